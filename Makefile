@@ -1,0 +1,46 @@
+# make run   — install, migrate an SQLite file under instance/, load the default programme, demo data, serve
+# make test  — install with the dev dependencies and run the whole suite (SQLite and PostgreSQL)
+# make bench — the benchmarks of bench/, one table
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BENEFITS_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/benefits.db
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run setup demo test test-all bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+setup: install
+	$(BIN)/benefits db upgrade
+	@if [ -z "$$($(BIN)/benefits rules active)" ]; then $(BIN)/benefits rules load rules/default.yaml --activate; fi
+
+demo: setup
+	$(BIN)/benefits demo
+
+run: demo
+	$(BIN)/gunicorn --workers 2 --threads 4 --worker-class gthread --bind $(HOST):$(PORT) \
+		--access-logfile - wsgi:app
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-all: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) instance/benefits.db* .pytest_cache

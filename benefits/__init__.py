@@ -1,0 +1,49 @@
+"""VIP Benefits: a rules-engine benefits and loyalty points service.
+
+``create_app`` builds the Flask application: configuration from the
+environment, the database, the per-process rule programs, and the API.
+"""
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from .config import Config
+from .db import make_engine, make_session_factory
+
+
+@dataclass
+class Extension:
+    engine: Engine
+    sessions: sessionmaker
+    programs: Any  # services.programs.Programs
+
+
+def create_app(config: Config | None = None, **overrides) -> Flask:
+    from .services.programs import Programs
+
+    config = config or Config(**overrides)
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(config.as_flask())
+    app.config.update(
+        API_TITLE="VIP Benefits",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    engine = make_engine(config.DATABASE_URL)
+    app.extensions["benefits"] = Extension(
+        engine=engine, sessions=make_session_factory(engine),
+        programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS))
+
+    from . import api, cli
+
+    api.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,6 @@
+"""The admins' API (`/admin/v1`, `admin` keys)."""
+from flask_smorest import Blueprint
+
+blp = Blueprint("admin", __name__, url_prefix="/admin/v1", description="The bank's admins")
+
+from . import audit, keys, rule_versions  # noqa: E402,F401  (routes register on blp)

@@ -1,0 +1,6 @@
+"""The app backend's API (`/api/v1`, `app` keys)."""
+from flask_smorest import Blueprint
+
+blp = Blueprint("app", __name__, url_prefix="/api/v1", description="The bank's app backend")
+
+from . import customers, events  # noqa: E402,F401  (routes register on blp)

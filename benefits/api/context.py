@@ -1,0 +1,144 @@
+"""Per-request context: the session, the calling key, the clock, the rules, and transactions."""
+import functools
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from flask import current_app, g, jsonify, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..db import expect_writes
+from ..errors import DomainError, Forbidden, Invalid, Unauthenticated
+from ..services import idempotency, keys
+from ..services.customers import Rules
+
+log = logging.getLogger("benefits.requests")
+ROLE_PREFIXES = {"/api/v1": "app", "/partner/v1": "partner", "/admin/v1": "admin"}
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def now() -> datetime:
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock else datetime.now(timezone.utc)
+
+
+def session():
+    if "session" not in g:
+        g.session = current_app.extensions["benefits"].sessions()
+    return g.session
+
+
+def rules() -> Rules:
+    """The active rule version, read once per request so the request is wholly under it."""
+    if "rules" not in g:
+        version, program = current_app.extensions["benefits"].programs.active(session())
+        g.rules = Rules(version, program)
+    return g.rules
+
+
+def actor():
+    return g.actor
+
+
+def authenticate() -> None:
+    """Resolve the bearer key and check its role may use this prefix (before every request)."""
+    g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    expect_writes(request.method not in ("GET", "HEAD", "OPTIONS"))
+    role = next((r for prefix, r in ROLE_PREFIXES.items() if request.path.startswith(prefix + "/")
+                 or request.path == prefix), None)
+    if role is None:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("An `Authorization: Bearer <key>` header is required.")
+    key = keys.authenticate(session(), token.strip())
+    if key is None:
+        raise Unauthenticated("Unknown or revoked API key.")
+    g.api_key = key
+    g.actor = keys.actor_for(key, g.request_id)
+    if key.role != role:
+        raise Forbidden(f"A {key.role} key may not use {request.path.split('/v1')[0]}/v1.")
+
+
+def close_session(_exc=None) -> None:
+    s = g.pop("session", None)
+    if s is not None:
+        s.close()
+
+
+def finish(response):
+    """Echo the request id and log the request by key id and name (never the key itself)."""
+    if "request_id" in g:
+        response.headers["X-Request-ID"] = g.request_id
+    key = g.get("api_key")
+    log.info("%s %s %s key=%s request_id=%s", request.method, request.path, response.status_code,
+             f"{key.id}:{key.name}" if key else "-", g.get("request_id"))
+    return response
+
+
+def writes(view):
+    """Run the view as one transaction, answering retries with the same Idempotency-Key the first answer.
+
+    A concurrent duplicate (a unique constraint hit at commit) is retried once:
+    the second run sees what the first committed and answers as a replay.
+    """
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        idem_key = request.headers.get("Idempotency-Key")
+        if idem_key is not None and not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
+            raise Invalid([{"path": "headers.Idempotency-Key",
+                            "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"}])
+        route = f"{request.method} {request.path}"
+        digest = idempotency.request_hash(request.get_data()) if idem_key else None
+        if request.method == "GET":  # a read that may write (a lazy re-evaluation)
+            session().commit()  # ends authentication's deferred transaction
+            expect_writes(True)
+        for attempt in range(3):
+            s = session()
+            try:
+                if idem_key:
+                    stored = idempotency.find(s, g.api_key.id, route, idem_key, digest)
+                    if stored is not None:
+                        s.rollback()
+                        return jsonify(stored[1]), stored[0]
+                response = view(*args, **kwargs)
+                if idem_key:
+                    idempotency.store(s, g.api_key.id, route, idem_key, digest, response.status_code,
+                                      response.get_json(), now())
+                s.commit()
+                return response
+            except DomainError as error:
+                if error.keep_changes:
+                    s.commit()
+                else:
+                    s.rollback()
+                if idem_key and error.status == 409:
+                    _store_refusal(route, idem_key, digest, error)
+                raise
+            except (IntegrityError, OperationalError) as error:
+                s.rollback()
+                g.pop("rules", None)
+                if attempt == 2 or not _retryable(error):
+                    raise
+        raise RuntimeError("unreachable")
+    return wrapper
+
+
+def _retryable(error) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    text = str(error.orig).lower()
+    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+
+
+def _store_refusal(route, idem_key, digest, error) -> None:
+    from .errors import handle_domain_error
+
+    body, status = handle_domain_error(error)
+    s = session()
+    try:
+        idempotency.store(s, g.api_key.id, route, idem_key, digest, status, body, now())
+        s.commit()
+    except IntegrityError:
+        s.rollback()

@@ -1,0 +1,45 @@
+"""Health and readiness, for load balancers and orchestrators (no key needed)."""
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+from sqlalchemy import text
+
+from ..errors import DomainError
+from . import context
+from .schemas import Strict
+
+blp = Blueprint("ops", __name__, url_prefix="/", description="Operations")
+
+
+class HealthOut(Strict):
+    status = fields.String()
+    rule_version = fields.Integer(allow_none=True)
+
+
+class NotReady(DomainError):
+    status = 503
+    reason = "not_ready"
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.doc(security=[])
+    @blp.response(200, HealthOut)
+    def get(self):
+        """The process is up"""
+        return {"status": "ok", "rule_version": None}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.doc(security=[])
+    @blp.response(200, HealthOut)
+    def get(self):
+        """The database is reachable and a rule version is active and compiled"""
+        try:
+            context.session().execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any database failure means not ready
+            current_app.logger.warning("readyz: database unreachable: %s", error)
+            raise NotReady("The database is not reachable.") from None
+        return {"status": "ready", "rule_version": context.rules().version}

@@ -1,0 +1,171 @@
+"""The `benefits` command line, built on Flask's CLI."""
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .services import audit, keys, ledger, rule_versions
+
+
+def _now() -> datetime:
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock else datetime.now(timezone.utc)
+
+
+def _sessions():
+    return current_app.extensions["benefits"].sessions
+
+
+def migrations_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str):
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+db = click.Group("db", help="The database schema.")
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    """Create or migrate every table to the newest schema."""
+    upgrade(current_app.config["DATABASE_URL"])
+    click.echo("database is up to date")
+
+
+rules = click.Group("rules", help="Rule versions.")
+
+
+@rules.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--activate", is_flag=True, help="Approve and activate it (only while no version is active).")
+@with_appcontext
+def rules_load(path: Path, activate: bool):
+    """Load a rule document as a new version (bootstrap, audited as system)."""
+    media_type = "json" if path.suffix.lower() == ".json" else "yaml"
+    with _sessions()() as session:
+        version = rule_versions.bootstrap(session, path.read_bytes(), media_type, activate_it=activate, now=_now())
+        session.commit()
+        click.echo(f"rule version {version.id} loaded ({version.status})")
+
+
+@rules.command("export")
+@click.argument("version", type=int)
+@with_appcontext
+def rules_export(version: int):
+    """Print a version's document as it was uploaded."""
+    with _sessions()() as session:
+        click.echo(rule_versions.get(session, version).source, nl=False)
+
+
+@rules.command("active")
+@with_appcontext
+def rules_active():
+    """Print the active version's number, or nothing."""
+    from sqlalchemy import select
+
+    from .models import RuleVersion
+
+    with _sessions()() as session:
+        active = session.execute(select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none()
+        if active is not None:
+            click.echo(active)
+
+
+keys_group = click.Group("keys", help="API keys.")
+
+
+@keys_group.command("create")
+@click.option("--role", type=click.Choice(["admin", "app", "partner"]), required=True)
+@click.option("--name", required=True)
+@click.option("--partner", "partner_id", default=None, help="The partner a partner key belongs to.")
+@with_appcontext
+def keys_create(role: str, name: str, partner_id: str | None):
+    """Create a key; the key itself is printed alone on the last line."""
+    with _sessions()() as session:
+        key, plaintext = keys.create_key(session, role=role, name=name, partner_id=partner_id,
+                                         actor=audit.SYSTEM, now=_now())
+        session.commit()
+        click.echo(f"created {role} key {key.id} ({name}); it is shown only now:")
+        click.echo(plaintext)
+
+
+@keys_group.command("revoke")
+@click.argument("key_id", type=int)
+@with_appcontext
+def keys_revoke(key_id: int):
+    """Revoke a key: it is refused (401) from the next request on, on every process."""
+    with _sessions()() as session:
+        key = keys.revoke(session, key_id, actor=audit.SYSTEM, now=_now())
+        session.commit()
+        click.echo(f"revoked key {key.id} ({key.name})")
+
+
+audit_group = click.Group("audit", help="The audit trail.")
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify():
+    """Walk the hash chain; exits 1 if any row was changed or removed."""
+    with _sessions()() as session:
+        result = audit.verify(session)
+    click.echo(f"ok={result['ok']} checked={result['checked']} first_bad={result['first_bad']}")
+    sys.exit(0 if result["ok"] else 1)
+
+
+points = click.Group("points", help="Points.")
+
+
+@points.command("expire")
+@with_appcontext
+def points_expire():
+    """Write expire entries for every lot past its expiry (for cron)."""
+    from .services import customers
+
+    total_points = total_customers = 0
+    now = _now()
+    with _sessions()() as session:
+        while batch := ledger.customers_with_expired_lots(session, now):
+            for customer_id in batch:
+                customer = customers.lock(session, customer_id)
+                total_points += ledger.expire_due(session, customer, now=now)
+                total_customers += 1
+            session.commit()
+    click.echo(f"expired {total_points} points of {total_customers} customers")
+
+
+def init_app(app) -> None:
+    from .demo import demo_command
+
+    for group in (db, rules, keys_group, audit_group, points, demo_command):
+        app.cli.add_command(group)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+def main():
+    os.environ.setdefault("FLASK_RUN_FROM_CLI", "false")
+    cli = FlaskGroup(create_app=_create_app, help="VIP Benefits: the service and its operations.")
+    cli.main(prog_name="benefits")

@@ -1,0 +1,127 @@
+"""Domain exceptions.
+
+Services raise these; the API maps them to HTTP once (``benefits.api.errors``).
+Each carries the HTTP status and the stable machine-readable ``reason`` the
+contract names, so a service never imports Flask.
+"""
+
+
+class DomainError(Exception):
+    status = 400
+    reason = "bad_request"
+    keep_changes = False  # commit what the transaction wrote before refusing
+
+    def __init__(self, message=None, *, errors=None):
+        super().__init__(message or self.__doc__ or self.reason)
+        self.message = message or (self.__doc__ or self.reason).strip()
+        self.errors = errors
+
+
+class Invalid(DomainError):
+    """The request is not valid."""
+
+    status = 422
+    reason = "invalid"
+
+    def __init__(self, errors, message=None):
+        """``errors`` is a list of ``{"path": ..., "message": ...}``."""
+        super().__init__(message or "; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]), errors=errors)
+
+
+class RuleDocumentInvalid(Invalid):
+    """The rule document is not valid."""
+
+    reason = "invalid_rule_document"
+
+
+class Unauthenticated(DomainError):
+    """A valid API key is required."""
+
+    status = 401
+    reason = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    """This key may not do this."""
+
+    status = 403
+    reason = "forbidden"
+
+
+class FourEyes(Forbidden):
+    """A rule version must be approved by an admin other than its author."""
+
+    reason = "four_eyes"
+
+
+class NotFound(DomainError):
+    status = 404
+    reason = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    reason = "conflict"
+
+
+class EventConflict(Conflict):
+    """An event with this id was recorded with a different body."""
+
+    reason = "event_conflict"
+
+
+class IdempotencyConflict(Conflict):
+    """This Idempotency-Key was used with a different request."""
+
+    reason = "idempotency_conflict"
+
+
+class InsufficientPoints(Conflict):
+    """The spendable balance does not cover the cost."""
+
+    reason = "insufficient_points"
+
+
+class QuotaExhausted(Conflict):
+    """No quota remains for this benefit in the current period."""
+
+    reason = "quota_exhausted"
+
+
+class HoldExpired(Conflict):
+    """The hold lapsed before it was confirmed."""
+
+    reason = "hold_expired"
+    keep_changes = True
+
+
+class AlreadyCancelled(Conflict):
+    """The redemption was cancelled."""
+
+    reason = "already_cancelled"
+
+
+class NotEligible(Conflict):
+    """The customer is not eligible for this."""
+
+    reason = "not_eligible"
+
+
+class NotApproved(Conflict):
+    """Only an approved version can be activated."""
+
+    reason = "not_approved"
+
+
+class NoActiveVersion(DomainError):
+    """No rule version is active: load one with `benefits rules load PATH --activate`."""
+
+    status = 503
+    reason = "no_active_version"
+
+
+class RateLimited(DomainError):
+    """Too many failed look-ups; try again later."""
+
+    status = 429
+    reason = "rate_limited"

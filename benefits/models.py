@@ -1,0 +1,246 @@
+"""SQLAlchemy 2 typed mappings: the tables of the service.
+
+Points and quotas are integers. Money (amounts, AUM) is stored in minor units
+(fen) as integers and exposed as ``Decimal``. Times are stored in UTC and come
+back timezone-aware on every database.
+"""
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from .db import Base
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware datetime, stored in UTC on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Money(TypeDecorator):
+    """A Decimal with two places, stored as an integer number of minor units."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return int((Decimal(value) * 100).to_integral_value())
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    benefits: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    partner_id: Mapped[Optional[str]] = mapped_column(ForeignKey("partners.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    aum: Mapped[Decimal] = mapped_column(Money)
+    annual_contribution: Mapped[Decimal] = mapped_column(Money)
+    tags: Mapped[list] = mapped_column(JSON)
+    birthday: Mapped[Optional[str]] = mapped_column(String(5))
+    customer_since: Mapped[date] = mapped_column(Date)
+    last_as_of: Mapped[date] = mapped_column(Date)
+    tier: Mapped[Optional[str]] = mapped_column(String(64))
+    tier_version: Mapped[int] = mapped_column(Integer)
+    below_tier_since: Mapped[Optional[date]] = mapped_column(Date)
+    aum_growth_3m: Mapped[Optional[float]] = mapped_column(Float)
+    signals: Mapped[list] = mapped_column(JSON)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AumSnapshot(Base):
+    __tablename__ = "aum_snapshots"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    aum: Mapped[Decimal] = mapped_column(Money)
+
+
+class TierChange(Base):
+    __tablename__ = "tier_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    from_tier: Mapped[Optional[str]] = mapped_column(String(64))
+    to_tier: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[date] = mapped_column(Date)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RuleVersion(Base):
+    __tablename__ = "rule_versions"
+    __table_args__ = (
+        Index(
+            "uq_rule_versions_one_active", "status", unique=True,
+            postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    author_key_id: Mapped[Optional[int]] = mapped_column(Integer)
+    approver: Mapped[Optional[str]] = mapped_column(String(100))
+    approver_key_id: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    activated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    document: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    source_type: Mapped[str] = mapped_column(String(8))
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    amount: Mapped[Optional[Decimal]] = mapped_column(Money)
+    refunded: Mapped[Decimal] = mapped_column(Money)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(BigInteger)
+    rule_version: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lot(Base):
+    """Points earned by one award: spent oldest first, expiring as a whole."""
+
+    __tablename__ = "lots"
+    __table_args__ = (Index("ix_lots_customer_open", "customer_id", "expires_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    event_id: Mapped[Optional[str]] = mapped_column(ForeignKey("events.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    points: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    lot_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    rule_version: Mapped[Optional[int]] = mapped_column(Integer)
+    rule_id: Mapped[Optional[str]] = mapped_column(String(64))
+    reference: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CapUsage(Base):
+    """Points one earning rule awarded one customer in one period."""
+
+    __tablename__ = "cap_usage"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period_start: Mapped[str] = mapped_column(String(32), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditRecord(Base):
+    """One row of the hash-chained audit trail; ``seq`` is assigned under the tip's lock."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[Optional[str]] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(100), index=True)
+    before: Mapped[Optional[Any]] = mapped_column(JSON)
+    after: Mapped[Optional[Any]] = mapped_column(JSON)
+    request_id: Mapped[Optional[str]] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditTip(Base):
+    """The single row naming the chain's last seq and hash; its lock serialises sealing."""
+
+    __tablename__ = "audit_tip"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

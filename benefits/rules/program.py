@@ -1,0 +1,212 @@
+"""A compiled rule document: one entry point per question, each answer naming the rules that fired.
+
+A program compiles into at most three durable_rules rulesets: the tiers; the
+profile rules (benefit grants, reward eligibility and signals, asked together:
+a fact fires every rule that matches); and the earning rules. Each question is
+one engine call. Arithmetic (rates, multipliers, flooring) is ours; whether a
+condition holds is always the engine's answer.
+"""
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
+
+from ..errors import RuleDocumentInvalid
+from .conditions import ALWAYS, FIELDS, NO_TAG, compile_condition
+from .document import validate_document
+from .engine import Ruleset
+
+DEFAULT_EXPIRY_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class Award:
+    """Points an earning rule awards for an event, before its cap (the ledger applies caps)."""
+
+    rule: str
+    points: int
+    cap_points: int | None
+    cap_per: str | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A benefit a rule grants; ``quota`` None is unlimited (and has no period)."""
+
+    rule: str
+    benefit: str
+    quota: int | None
+    per: str | None
+
+
+@dataclass(frozen=True)
+class RewardOption:
+    """What points can buy; ``eligible`` is None when no customer was named."""
+
+    id: str
+    benefit: str
+    cost: int
+    eligible: bool | None
+
+
+@dataclass(frozen=True)
+class ProfileAnswer:
+    tier: str
+    grants: list[Grant]
+    signals: list[str]
+    fired: list[str]
+
+
+@dataclass(frozen=True)
+class _EarningRule:
+    id: str
+    fixed: int | None
+    rate_points: int
+    per_amount: Decimal
+    multipliers: dict[str, Decimal]
+    cap_points: int | None
+    cap_per: str | None
+
+
+def exact(number) -> Decimal:
+    """A document's number as the decimal it was written as (1.15 is 1.15, not 1.149999...)."""
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def fact(values: dict) -> dict:
+    """The engine's view of a profile or event: absent fields left out, decimals as numbers."""
+    result = {ALWAYS: 1}
+    for name, value in values.items():
+        if value is None or name not in FIELDS:
+            continue
+        if isinstance(value, Decimal):
+            value = float(value)
+        elif name == "tags":
+            value = [*value, NO_TAG]
+        result[name] = value
+    return result
+
+
+class Program:
+    def __init__(self, document: dict, label: str):
+        self.label = label
+        self.document = document
+        self.timezone = ZoneInfo(document["timezone"])
+        self.currency = document["currency"]
+        self.catalog: dict = document["catalog"]
+        self.tier_ids: tuple[str, ...] = tuple(tier["id"] for tier in document["tiers"])
+        self.tier_names = {tier["id"]: tier["name"] for tier in document["tiers"]}
+        self.downgrade_grace_days: int = document.get("tier_policy", {}).get("downgrade_grace_days", 0)
+        self.expiry_months: int = document.get("points", {}).get("expiry_months", DEFAULT_EXPIRY_MONTHS)
+        self.pending_days: int = document.get("points", {}).get("pending_days", 0)
+
+        self._tier_rules = {f"t{i}": compile_condition(tier["when"])
+                            for i, tier in enumerate(document["tiers"]) if "when" in tier}
+        self._grants = [(f"b{i}", Grant(rule["id"], rule["benefit"], rule["quota"].get("count"),
+                                        rule["quota"].get("per")))
+                        for i, rule in enumerate(document.get("benefits", []))]
+        self._rewards = [(f"r{i}", RewardOption(rule["id"], rule["benefit"], rule["cost"], None))
+                         for i, rule in enumerate(document.get("rewards", []))]
+        self._signals = [(f"s{i}", rule["id"]) for i, rule in enumerate(document.get("signals", []))]
+        self._earning = [(f"e{i}", _earning_rule(rule)) for i, rule in enumerate(document.get("earning", []))]
+
+        profile_rules = {}
+        for section, compiled in (("benefits", self._grants), ("rewards", self._rewards),
+                                  ("signals", self._signals)):
+            for (name, _), rule in zip(compiled, document.get(section, [])):
+                profile_rules[name] = compile_condition(rule.get("when"))
+        earning_rules = {name: {"$and": [{"type": rule["on"]}, compile_condition(rule.get("when"))]}
+                         for (name, _), rule in zip(self._earning, document.get("earning", []))}
+        self._rulesets = {}
+        for group, rules in (("tiers", self._tier_rules), ("profile", profile_rules), ("earning", earning_rules)):
+            if rules:
+                definition = {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
+                self._rulesets[group] = Ruleset(f"{label}.{group}", definition)
+
+    def definitions(self) -> dict[str, dict]:
+        """The durable_rules ruleset definitions, by group (tiers, profile, earning)."""
+        return {group: ruleset.definition for group, ruleset in self._rulesets.items()}
+
+    def _fired(self, group: str, values: dict) -> set[str]:
+        ruleset = self._rulesets.get(group)
+        return ruleset.fired(values) if ruleset else set()
+
+    def tier(self, profile: dict) -> str:
+        """The first tier whose condition holds (the last tier when none does); ``tier`` is not read."""
+        fired = self._fired("tiers", fact({**profile, "tier": None}))
+        for index, tier_id in enumerate(self.tier_ids):
+            if f"t{index}" in fired:
+                return tier_id
+        return self.tier_ids[-1]
+
+    def evaluate(self, profile: dict, tier: str | None = None) -> ProfileAnswer:
+        """Tier (unless given), benefit grants and signals; two engine calls."""
+        tier = tier or self.tier(profile)
+        fired = self._fired("profile", fact({**profile, "tier": tier}))
+        grants = [grant for name, grant in self._grants if name in fired]
+        signals = [signal for name, signal in self._signals if name in fired]
+        rewards = [option.id for name, option in self._rewards if name in fired]
+        return ProfileAnswer(tier, grants, signals, [tier, *(g.rule for g in grants), *rewards, *signals])
+
+    def grants(self, profile: dict) -> list[Grant]:
+        """The benefit grants whose conditions hold for a profile (with its tier)."""
+        fired = self._fired("profile", fact(profile))
+        return [grant for name, grant in self._grants if name in fired]
+
+    def signals(self, profile: dict) -> list[str]:
+        fired = self._fired("profile", fact(profile))
+        return [signal for name, signal in self._signals if name in fired]
+
+    def rewards(self, profile: dict | None = None) -> list[RewardOption]:
+        """The reward catalog; with a profile, each option says whether that customer is eligible."""
+        if profile is None:
+            return [option for _, option in self._rewards]
+        fired = self._fired("profile", fact(profile))
+        return [RewardOption(o.id, o.benefit, o.cost, name in fired) for name, o in self._rewards]
+
+    def reward(self, reward_id: str) -> RewardOption | None:
+        return next((option for _, option in self._rewards if option.id == reward_id), None)
+
+    def earn(self, profile: dict, event: dict) -> list[Award]:
+        """Awards for an event (``type`` transaction or learning), in document order, before caps.
+
+        ``floor(floor(amount / per_amount) × points × multiplier)``, or ``floor(points × multiplier)``
+        for a fixed award; the multiplier is the customer's tier's (1 when the rule names none).
+        """
+        fired = self._fired("earning", {**fact({**profile, **event}), "type": event["type"]})
+        tier, amount = profile.get("tier"), event.get("amount")
+        return [Award(rule.id, _points(rule, tier, amount), rule.cap_points, rule.cap_per)
+                for name, rule in self._earning if name in fired]
+
+    def release(self) -> None:
+        """Free the engine's rulesets (evaluations in flight finish first)."""
+        for ruleset in self._rulesets.values():
+            ruleset.release()
+
+
+def _earning_rule(rule: dict) -> _EarningRule:
+    rate = rule.get("rate", {})
+    cap = rule.get("cap") or {}
+    return _EarningRule(
+        id=rule["id"], fixed=rule.get("points"), rate_points=rate.get("points", 0),
+        per_amount=exact(rate.get("per_amount", 1)),
+        multipliers={tier: exact(value) for tier, value in rule.get("multiplier", {}).items()},
+        cap_points=cap.get("points"), cap_per=cap.get("per"))
+
+
+def _points(rule: _EarningRule, tier: str | None, amount) -> int:
+    multiplier = rule.multipliers.get(tier, Decimal(1))
+    if rule.fixed is not None:
+        base = Decimal(rule.fixed)
+    elif amount is None:
+        return 0
+    else:
+        base = (exact(amount) / rule.per_amount).to_integral_value(ROUND_FLOOR) * rule.rate_points
+    return max(0, int((base * multiplier).to_integral_value(ROUND_FLOOR)))
+
+
+def compile_program(document: dict, label: str = "draft") -> Program:
+    """Compile a document (validated again: a program is never built from an invalid one)."""
+    errors = validate_document(document)
+    if errors:
+        raise RuleDocumentInvalid(errors)
+    return Program(document, label)

@@ -1,0 +1,143 @@
+"""The audit trail: one row per state change, hash-chained.
+
+Services call ``record`` while they work; the rows are sealed into the chain
+just before the transaction commits (``seal``, a ``before_commit`` hook): it
+locks the chain tip last, so the serialised part of every transaction is short,
+and every committed row of every process extends one chain.
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import AuditRecord, AuditTip
+
+GENESIS = "0" * 64
+PENDING = "audit_pending"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an API key (``type`` "key") or the service itself ("system")."""
+
+    type: str
+    id: str | None
+    name: str
+    role: str | None = None
+    partner_id: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = Actor(type="system", id=None, name="system")
+
+
+def plain(value):
+    """The JSON form a value takes in the audit table (and in its hash)."""
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def record(session: Session, actor: Actor, action: str, subject_type: str, subject_id, *,
+           at: datetime, before=None, after=None) -> None:
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(PENDING, []).append((transaction, {
+        "at": at,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id),
+        "before": plain(before),
+        "after": plain(after),
+        "request_id": actor.request_id,
+    }))
+
+
+def digest(prev_hash: str, row: dict) -> str:
+    payload = {key: row[key] for key in (
+        "seq", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
+        "before", "after", "request_id")}
+    payload["at"] = row["at"].isoformat()
+    payload["prev_hash"] = prev_hash
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    tip = session.execute(select(AuditTip).where(AuditTip.id == 1).with_for_update()).scalar_one()
+    seq, prev = tip.seq, tip.hash
+    for _transaction, row in pending:
+        seq += 1
+        row = {**row, "seq": seq}
+        row_hash = digest(prev, row)
+        session.add(AuditRecord(**row, prev_hash=prev, hash=row_hash))
+        prev = row_hash
+    tip.seq, tip.hash = seq, prev
+
+
+def _ancestors(transaction):
+    while transaction is not None:
+        yield transaction
+        transaction = transaction.parent
+
+
+def _forget_rolled_back(session: Session, previous_transaction) -> None:
+    pending = session.info.get(PENDING)
+    if pending:
+        session.info[PENDING] = [
+            entry for entry in pending if previous_transaction not in _ancestors(entry[0])]
+
+
+event.listen(Session, "before_commit", seal)
+event.listen(Session, "after_soft_rollback", _forget_rolled_back)
+
+
+def verify(session: Session, batch: int = 5000) -> dict:
+    """Walk the chain: every row's hash, its link to the previous row, no gap, the tip."""
+    checked, prev, expected_seq = 0, GENESIS, 1
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(AuditRecord).where(AuditRecord.seq > last_seq).order_by(AuditRecord.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            fields = {c: getattr(row, c) for c in (
+                "seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type",
+                "subject_id", "before", "after", "request_id")}
+            if row.seq != expected_seq or row.prev_hash != prev or digest(prev, fields) != row.hash:
+                return {"ok": False, "checked": checked, "first_bad": expected_seq if row.seq != expected_seq else row.seq}
+            checked += 1
+            prev, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
+    tip = session.get(AuditTip, 1)
+    if tip is None or tip.seq != last_seq or tip.hash != prev:
+        return {"ok": False, "checked": checked, "first_bad": last_seq + 1}
+    return {"ok": True, "checked": checked, "first_bad": None}
+
+
+def search(session: Session, *, limit: int, before_seq: int | None = None, action: str | None = None,
+           subject: str | None = None, actor: str | None = None, since: datetime | None = None,
+           until: datetime | None = None) -> list[AuditRecord]:
+    """Rows newest first; ``action`` matches as a prefix, ``actor`` a key's name or id."""
+    query = select(AuditRecord)
+    if before_seq is not None:
+        query = query.where(AuditRecord.seq < before_seq)
+    if action:
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditRecord.action.like(escaped + "%", escape="\\"))
+    if subject:
+        query = query.where(AuditRecord.subject_id == subject)
+    if actor:
+        query = query.where(or_(AuditRecord.actor_name == actor, AuditRecord.actor_id == actor))
+    if since:
+        query = query.where(AuditRecord.at >= since)
+    if until:
+        query = query.where(AuditRecord.at < until)
+    return list(session.execute(query.order_by(AuditRecord.seq.desc()).limit(limit)).scalars())

@@ -1,0 +1,139 @@
+"""Events: transactions and learning activity, idempotent by their own id.
+
+An event's awards come from the active rules, are cut to what remains under
+each rule's cap for the customer and the period (in the programme's timezone,
+by the event's ``occurred_at``), and become lots and ``earn`` entries.
+"""
+import hashlib
+import json
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import EventConflict, Invalid, NotFound
+from ..models import CapUsage, Event, Lot
+from . import audit, customers, ledger
+from .customers import Rules
+from .periods import month_end_after, period_key
+
+EVENT_FIELDS = ("amount", "currency", "category", "channel", "activity", "course_id")
+
+
+def body_hash(body: dict) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def replay(event: Event, digest: str) -> dict:
+    if event.body_hash != digest:
+        raise EventConflict(f"event {event.id!r} was recorded with a different body")
+    return event.response
+
+
+def record(session: Session, rules: Rules, body: dict, *, actor: audit.Actor,
+           now: datetime) -> tuple[dict, bool]:
+    """Record one event; returns its answer and whether it was created (False: a replay)."""
+    digest = body_hash(body)
+    customer = customers.lock(session, body["customer_id"])
+    existing = session.get(Event, body["id"])
+    if existing is not None:
+        return replay(existing, digest), False
+    customers.refresh(session, customer, rules, now)
+    occurred_at = body["occurred_at"]
+    program = rules.program
+    awards = program.earn(customers.profile(customer, rules, now),
+                          {"type": body["type"], **{f: body.get(f) for f in EVENT_FIELDS}})
+    event = Event(id=body["id"], customer_id=customer.id, type=body["type"], occurred_at=occurred_at,
+                  amount=body.get("amount"), refunded=Decimal(0), body_hash=digest, points=0,
+                  rule_version=rules.version, response={}, created_at=now)
+    session.add(event)
+    session.flush()
+    expires_at = month_end_after(occurred_at, program.expiry_months, program.timezone)
+    pending_days = program.pending_days if body["type"] == "transaction" else 0
+    available_at = occurred_at + timedelta(days=pending_days)
+    answered = []
+    for award in awards:
+        points = _within_cap(session, customer.id, award, occurred_at, program.timezone)
+        answered.append({"rule": award.rule, "points": points})
+        if points > 0:
+            ledger.earn(session, customer, points, rule_id=award.rule, rule_version=rules.version,
+                        event_id=event.id, earned_at=occurred_at, available_at=available_at,
+                        expires_at=expires_at, actor=actor, now=now)
+    event.points = sum(a["points"] for a in answered)
+    event.response = {"id": event.id, "points": event.points, "awards": answered, "balance": customer.balance}
+    return event.response, True
+
+
+def _within_cap(session: Session, customer_id: str, award, occurred_at: datetime, tz) -> int:
+    """The award cut to what remains under its rule's cap; the cap's usage grows by what is awarded."""
+    if award.cap_points is None or award.points <= 0:
+        return max(award.points, 0)
+    key = period_key(award.cap_per, occurred_at, tz)
+    usage = session.get(CapUsage, (customer_id, award.rule, key))
+    if usage is None:
+        usage = CapUsage(customer_id=customer_id, rule_id=award.rule, period_start=key, points=0)
+        session.add(usage)
+    points = max(0, min(award.points, award.cap_points - usage.points))
+    usage.points += points
+    return points
+
+
+def reverse(session: Session, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
+            now: datetime) -> dict:
+    """Refund all (``amount`` None) or part of an event: each award keeps floor(awarded × unrefunded / amount)."""
+    event = get(session, event_id)
+    customer = customers.lock(session, event.customer_id)
+    session.refresh(event)
+    total = event.amount or Decimal(0)
+    if total <= 0:
+        raise Invalid([{"path": "json.amount", "message": "only an event with a positive amount can be refunded"}])
+    left = total - event.refunded
+    amount = left if amount is None else amount
+    if amount > left or left == 0:
+        raise Invalid([{"path": "json.amount", "message": f"must not exceed the amount not yet refunded ({left})"}])
+    refunded_after = event.refunded + amount
+    reversed_points = 0
+    for lot in session.execute(select(Lot).where(Lot.event_id == event.id).order_by(Lot.id)).scalars():
+        points = _kept(lot.points, total, event.refunded) - _kept(lot.points, total, refunded_after)
+        if points > 0:
+            ledger.reverse(session, customer, lot, points, event_id=event.id, actor=actor, now=now)
+            reversed_points += points
+    event.refunded = refunded_after
+    return {"points_reversed": reversed_points, "balance": customer.balance}
+
+
+def get(session: Session, event_id: str) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id!r}")
+    return event
+
+
+def _kept(awarded: int, total: Decimal, refunded: Decimal) -> int:
+    return int((Decimal(awarded) * (total - refunded) / total).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def record_batch(session: Session, rules: Rules, bodies: list[dict], *, actor: audit.Actor,
+                 now: datetime) -> list[dict]:
+    """Record each event on its own (a savepoint each); one failing does not stop the others.
+
+    Events are taken in customer order so that two batches lock customers in the
+    same order and cannot deadlock; the results keep the order of ``bodies``.
+    """
+    from ..errors import DomainError
+
+    results: list[dict] = [{}] * len(bodies)
+    for index in sorted(range(len(bodies)), key=lambda i: bodies[i]["customer_id"]):
+        body = bodies[index]
+        try:
+            with session.begin_nested():
+                answer, created = record(session, rules, body, actor=actor, now=now)
+            results[index] = {"id": body["id"], "status": "created" if created else "duplicate",
+                              "points": answer["points"], "error": None}
+        except DomainError as error:
+            results[index] = {"id": body["id"], "status": "error", "points": None,
+                              "error": {"reason": error.reason, "message": error.message,
+                                        "errors": error.errors or []}}
+    return results

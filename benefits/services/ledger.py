@@ -1,0 +1,146 @@
+"""The points ledger: append-only entries, lots, and the stored balance.
+
+Every change of points goes through ``post``, which changes the customer's
+stored balance and appends its entry in the same transaction, so the balance
+always equals the sum of the ledger. Lots hold what was earned: spending and
+reversals take the oldest first; a debt (negative balance) left by a reversal
+is paid first by newly earned points. Hence, always: the lots' unspent
+remainders add up to the balance when it is positive, and to 0 otherwise.
+The caller holds the customer's row lock.
+"""
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import InsufficientPoints
+from ..models import Customer, LedgerEntry, Lot
+from . import audit
+
+
+def post(session: Session, customer: Customer, kind: str, points: int, *, now: datetime,
+         lot_id=None, event_id=None, rule_version=None, rule_id=None, reference=None) -> LedgerEntry:
+    customer.balance += points
+    entry = LedgerEntry(customer_id=customer.id, kind=kind, points=points, balance_after=customer.balance,
+                        event_id=event_id, lot_id=lot_id, rule_version=rule_version, rule_id=rule_id,
+                        reference=reference, created_at=now)
+    session.add(entry)
+    return entry
+
+
+def earn(session: Session, customer: Customer, points: int, *, rule_id: str, rule_version: int,
+         event_id: str | None, earned_at: datetime, available_at: datetime, expires_at: datetime,
+         actor: audit.Actor, now: datetime) -> Lot:
+    debt = max(0, -customer.balance)
+    lot = Lot(customer_id=customer.id, event_id=event_id, rule_id=rule_id, rule_version=rule_version,
+              points=points, remaining=points - min(points, debt), earned_at=earned_at,
+              available_at=available_at, expires_at=expires_at)
+    session.add(lot)
+    session.flush()
+    post(session, customer, "earn", points, now=now, lot_id=lot.id, event_id=event_id,
+         rule_version=rule_version, rule_id=rule_id)
+    audit.record(session, actor, "points.earned", "customer", customer.id, at=now, after={
+        "points": points, "balance": customer.balance, "event_id": event_id, "rule": rule_id,
+        "rule_version": rule_version, "lot_id": lot.id, "expires_at": expires_at})
+    return lot
+
+
+def pending(session: Session, customer_id: str, now: datetime) -> int:
+    return session.execute(
+        select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+            Lot.customer_id == customer_id, Lot.available_at > now, Lot.remaining > 0)
+    ).scalar_one()
+
+
+def spendable(session: Session, customer: Customer, now: datetime) -> int:
+    return customer.balance - pending(session, customer.id, now)
+
+
+def _open_lots(session: Session, customer_id: str, now: datetime, *, first_lot: Lot | None = None,
+               include_pending: bool = False):
+    """Unspent, unexpired lots, oldest first (``first_lot`` ahead of them)."""
+    if first_lot is not None and first_lot.remaining > 0:
+        yield first_lot
+    query = select(Lot).where(Lot.customer_id == customer_id, Lot.remaining > 0, Lot.expires_at > now)
+    if not include_pending:
+        query = query.where(Lot.available_at <= now)
+    for lot in session.execute(query.order_by(Lot.expires_at, Lot.earned_at, Lot.id)).scalars():
+        if lot is not first_lot:
+            yield lot
+
+
+def _take(lots, points: int) -> int:
+    """Take up to ``points`` from ``lots`` in order; returns what could not be taken."""
+    for lot in lots:
+        if points == 0:
+            break
+        taken = min(lot.remaining, points)
+        lot.remaining -= taken
+        points -= taken
+    return points
+
+
+def spend(session: Session, customer: Customer, points: int, *, reference: str, rule_id: str | None,
+          rule_version: int | None, actor: audit.Actor, now: datetime) -> LedgerEntry:
+    """Spend ``points`` from available lots, oldest first; refused unless the spendable balance covers it."""
+    expire_due(session, customer, now=now)
+    available = spendable(session, customer, now)
+    if available < points:
+        raise InsufficientPoints(f"{points} points needed, {max(available, 0)} spendable")
+    _take(_open_lots(session, customer.id, now), points)
+    entry = post(session, customer, "redeem", -points, now=now, rule_version=rule_version,
+                 rule_id=rule_id, reference=reference)
+    audit.record(session, actor, "points.spent", "customer", customer.id, at=now, after={
+        "points": points, "balance": customer.balance, "reference": reference, "rule": rule_id,
+        "rule_version": rule_version})
+    return entry
+
+
+def reverse(session: Session, customer: Customer, lot: Lot, points: int, *, event_id: str,
+            actor: audit.Actor, now: datetime) -> None:
+    """Take back ``points`` of ``lot``'s award: from that lot first, then the oldest; the rest is debt."""
+    _take(_open_lots(session, customer.id, now, first_lot=lot, include_pending=True), points)
+    post(session, customer, "reverse", -points, now=now, lot_id=lot.id, event_id=event_id,
+         rule_version=lot.rule_version, rule_id=lot.rule_id)
+    audit.record(session, actor, "points.reversed", "customer", customer.id, at=now, after={
+        "points": points, "balance": customer.balance, "event_id": event_id, "rule": lot.rule_id,
+        "rule_version": lot.rule_version, "lot_id": lot.id})
+
+
+def expire_due(session: Session, customer: Customer, *, now: datetime, actor: audit.Actor = audit.SYSTEM) -> int:
+    """Write an ``expire`` entry for each of the customer's lots past its expiry; returns the points."""
+    lots = session.execute(
+        select(Lot).where(Lot.customer_id == customer.id, Lot.remaining > 0, Lot.expires_at <= now)
+        .order_by(Lot.expires_at, Lot.id)).scalars().all()
+    total = 0
+    for lot in lots:
+        points, lot.remaining = lot.remaining, 0
+        total += points
+        post(session, customer, "expire", -points, now=now, lot_id=lot.id, event_id=lot.event_id,
+             rule_version=lot.rule_version, rule_id=lot.rule_id)
+        audit.record(session, actor, "points.expired", "customer", customer.id, at=now, after={
+            "points": points, "balance": customer.balance, "lot_id": lot.id, "expires_at": lot.expires_at})
+    return total
+
+
+def customers_with_expired_lots(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    return list(session.execute(
+        select(Lot.customer_id).where(Lot.remaining > 0, Lot.expires_at <= now)
+        .group_by(Lot.customer_id).limit(limit)).scalars())
+
+
+def expiring(session: Session, customer_id: str, now: datetime, limit: int = 12) -> list[dict]:
+    """Unspent points by expiry date, soonest first."""
+    rows = session.execute(
+        select(Lot.expires_at, func.sum(Lot.remaining)).where(
+            Lot.customer_id == customer_id, Lot.remaining > 0, Lot.expires_at > now)
+        .group_by(Lot.expires_at).order_by(Lot.expires_at).limit(limit)).all()
+    return [{"points": int(points), "expires_at": expires_at} for expires_at, points in rows]
+
+
+def entries(session: Session, customer_id: str, *, limit: int, before_id: int | None) -> list[LedgerEntry]:
+    """Ledger entries, newest first."""
+    query = select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
+    if before_id is not None:
+        query = query.where(LedgerEntry.id < before_id)
+    return list(session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit)).scalars())

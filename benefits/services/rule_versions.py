@@ -1,0 +1,100 @@
+"""Rule versions: draft → approved (by another admin) → active → retired.
+
+Activation is one transaction; at most one version is active, kept so by a
+partial unique index (two racing activations: one commits, the other hits the
+index and is retried by its caller, then retires the first).
+"""
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, FourEyes, NotApproved, NotFound
+from ..models import RuleVersion
+from ..rules import load_document
+from . import audit
+
+APPROVED = ("approved", "active", "retired")
+
+
+def summary(version: RuleVersion) -> dict:
+    return {"version": version.id, "status": version.status, "author": version.author}
+
+
+def get(session: Session, version_id: int, *, lock: bool = False) -> RuleVersion:
+    query = select(RuleVersion).where(RuleVersion.id == version_id)
+    version = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if version is None:
+        raise NotFound(f"no rule version {version_id}")
+    return version
+
+
+def active(session: Session) -> RuleVersion:
+    version = session.execute(select(RuleVersion).where(RuleVersion.status == "active")).scalar_one_or_none()
+    if version is None:
+        raise NotFound("no rule version is active")
+    return version
+
+
+def listing(session: Session, *, limit: int, before_id: int | None) -> list[RuleVersion]:
+    query = select(RuleVersion)
+    if before_id is not None:
+        query = query.where(RuleVersion.id < before_id)
+    return list(session.execute(query.order_by(RuleVersion.id.desc()).limit(limit)).scalars())
+
+
+def create(session: Session, source: bytes, media_type: str, *, actor: audit.Actor, now: datetime) -> RuleVersion:
+    """A draft from a YAML or JSON document, refused whole (422, every error by path) if invalid."""
+    document = load_document(source, media_type)
+    version = RuleVersion(status="draft", author=actor.name, author_key_id=_key_id(actor), created_at=now,
+                          document=document, source=source.decode("utf-8"), source_type=media_type)
+    session.add(version)
+    session.flush()
+    audit.record(session, actor, "rule_version.created", "rule_version", version.id, at=now,
+                 after=summary(version))
+    return version
+
+
+def approve(session: Session, version_id: int, *, actor: audit.Actor, now: datetime) -> RuleVersion:
+    version = get(session, version_id, lock=True)
+    if version.status != "draft":
+        raise Conflict(f"rule version {version_id} is {version.status}, not a draft")
+    if actor.type != "system" and (_key_id(actor) == version.author_key_id or actor.name == version.author):
+        raise FourEyes("A rule version must be approved by an admin other than its author.")
+    version.status, version.approver, version.approver_key_id = "approved", actor.name, _key_id(actor)
+    version.approved_at = now
+    audit.record(session, actor, "rule_version.approved", "rule_version", version.id, at=now,
+                 before={"status": "draft"}, after=summary(version) | {"approver": actor.name})
+    return version
+
+
+def activate(session: Session, version_id: int, *, actor: audit.Actor, now: datetime) -> RuleVersion:
+    """Make an approved version the active one; activating an older one is the rollback."""
+    version = get(session, version_id, lock=True)
+    if version.status not in APPROVED:
+        raise NotApproved(f"rule version {version_id} is a draft: it must be approved before activation")
+    if version.status == "active":
+        return version
+    previous = session.execute(select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none()
+    session.execute(update(RuleVersion).where(RuleVersion.status == "active").values(status="retired"))
+    version.status, version.activated_at = "active", now
+    session.flush()
+    audit.record(session, actor, "rule_version.activated", "rule_version", version.id, at=now,
+                 before={"active": previous}, after={"active": version.id})
+    return version
+
+
+def bootstrap(session: Session, source: bytes, media_type: str, *, activate_it: bool, now: datetime) -> RuleVersion:
+    """`benefits rules load`: the first version, by ``system``; activating only while none is active."""
+    if activate_it and session.execute(
+            select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none() is not None:
+        raise Conflict("a rule version is already active: change the programme through the admin API")
+    version = create(session, source, media_type, actor=audit.SYSTEM, now=now)
+    if activate_it:
+        approve(session, version.id, actor=audit.SYSTEM, now=now)
+        activate(session, version.id, actor=audit.SYSTEM, now=now)
+    return version
+
+
+def _key_id(actor: audit.Actor) -> int | None:
+    return int(actor.id) if actor.id is not None else None

@@ -1,0 +1,210 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is used when reachable (BENEFITS_TEST_POSTGRES_URL, by default
+127.0.0.1:5432, database `test`); each test starts from a freshly migrated
+SQLite file or freshly truncated PostgreSQL schema, and ends by checking the
+invariants: every balance equals its ledger sum and its lots, and the audit
+chain verifies.
+"""
+import os
+import shutil
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from benefits import create_app
+from benefits.cli import upgrade
+from benefits.db import make_engine
+from benefits.services import audit, keys, rule_versions
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = ROOT / "rules" / "default.yaml"
+POSTGRES_URL = os.environ.get("BENEFITS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Asia/Shanghai
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not reachable
+        return False
+
+
+POSTGRES = _postgres_reachable()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES else ["sqlite"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not POSTGRES:
+        terminalreporter.write_sep("!", "POSTGRESQL WAS NOT REACHABLE: database tests ran on SQLite only",
+                                   red=True, bold=True)
+    else:
+        terminalreporter.write_line("database tests ran on SQLite and PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "benefits.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    schema = f"benefits_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = url.render_as_string(hide_password=False)
+    upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        tables = [name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"]
+    yield url, engine, tables
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "benefits.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url, engine, tables = request.getfixturevalue("postgres_schema")
+    with engine.begin() as connection:
+        connection.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        connection.execute(sa.text("INSERT INTO audit_tip (id, seq, hash) VALUES (1, 0, :genesis)"),
+                           {"genesis": audit.GENESIS})
+    return url
+
+
+class Clock:
+    """A controllable clock: tests move time, the service reads it."""
+
+    def __init__(self, now: datetime = START):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, now: datetime) -> datetime:
+        self.now = now
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def check_invariants(engine) -> None:
+    with engine.connect() as connection:
+        drift = connection.execute(sa.text(
+            "SELECT c.id, c.balance, COALESCE(SUM(l.points), 0) FROM customers c "
+            "LEFT JOIN ledger_entries l ON l.customer_id = c.id GROUP BY c.id, c.balance "
+            "HAVING c.balance <> COALESCE(SUM(l.points), 0)")).all()
+        assert drift == [], f"balance differs from the ledger sum: {drift}"
+        lots = connection.execute(sa.text(
+            "SELECT c.id, c.balance, COALESCE(SUM(t.remaining), 0) FROM customers c "
+            "LEFT JOIN lots t ON t.customer_id = c.id GROUP BY c.id, c.balance "
+            "HAVING COALESCE(SUM(t.remaining), 0) <> CASE WHEN c.balance > 0 THEN c.balance ELSE 0 END")).all()
+        assert lots == [], f"lots' remainders differ from the balance: {lots}"
+        overspent = connection.execute(sa.text(
+            "SELECT id FROM lots WHERE remaining < 0 OR remaining > points")).all()
+        assert overspent == [], f"lots spent beyond their size: {overspent}"
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        result = audit.verify(session)
+    assert result["ok"], f"audit chain broken: {result}"
+
+
+@pytest.fixture
+def app(database_url, clock):
+    app = create_app(DATABASE_URL=database_url, RULES_REFRESH_SECONDS=0, CLOCK=clock, TESTING=True)
+    with app.app_context():
+        with sessions(app)() as session:
+            rule_versions.bootstrap(session, DEFAULT_RULES.read_bytes(), "yaml", activate_it=True, now=clock())
+            session.commit()
+    yield app
+    engine = app.extensions["benefits"].engine
+    check_invariants(engine)
+    engine.dispose()
+
+
+def sessions(app):
+    return app.extensions["benefits"].sessions
+
+
+@pytest.fixture
+def session(app):
+    with sessions(app)() as session:
+        yield session
+
+
+class Caller:
+    """The test client with one key's Authorization header on every request."""
+
+    def __init__(self, client, key: str | None):
+        self.client, self.key = client, key
+
+    def _headers(self, headers):
+        merged = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        merged.update(headers or {})
+        return merged
+
+    def open(self, method, path, headers=None, **kwargs):
+        return self.client.open(path, method=method, headers=self._headers(headers), **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.open("POST", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.open("PUT", path, **kwargs)
+
+
+def make_key(app, role: str, name: str, partner_id: str | None = None) -> str:
+    with sessions(app)() as session:
+        _, plaintext = keys.create_key(session, role=role, name=name, partner_id=partner_id,
+                                       actor=audit.SYSTEM, now=datetime.now(timezone.utc))
+        session.commit()
+    return plaintext
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def app_api(app, client) -> Caller:
+    return Caller(client, make_key(app, "app", "app-backend"))
+
+
+@pytest.fixture
+def admin_api(app, client) -> Caller:
+    return Caller(client, make_key(app, "admin", "alice"))
+
+
+@pytest.fixture
+def second_admin_api(app, client) -> Caller:
+    return Caller(client, make_key(app, "admin", "bob"))

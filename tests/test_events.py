@@ -1,0 +1,172 @@
+"""Events: awards, multipliers, caps by local period, idempotency, batches."""
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from factories import activate_rules, customer, event, learning, rules_yaml
+
+
+@pytest.fixture
+def rules(app, clock):
+    return activate_rules(app, rules_yaml(), clock())
+
+
+def test_transaction_earns_by_rate(rules, app_api):
+    customer(app_api, "c1", aum=100000)
+    answer = event(app_api, "c1", amount="1234.56")
+    assert answer["points"] == 12
+    assert answer["awards"] == [{"rule": "card-spend", "points": 12}]
+    assert answer["balance"] == 12
+
+
+def test_multiplier_is_an_exact_decimal(rules, app_api):
+    customer(app_api, "c1", aum=600000)  # wealth: × 1.15
+    assert event(app_api, "c1", amount="10000")["points"] == 115
+
+
+def test_private_tier_doubles(rules, app_api):
+    customer(app_api, "c1", aum=6000000)
+    assert event(app_api, "c1", amount="550")["points"] == 10
+
+
+def test_event_that_matches_no_rule_earns_nothing(rules, app_api):
+    customer(app_api, "c1")
+    answer = event(app_api, "c1", category="mortgage")
+    assert (answer["points"], answer["awards"]) == (0, [])
+
+
+def test_cap_cuts_the_award_and_still_answers_201(rules, app_api):
+    customer(app_api, "c1")
+    event(app_api, "c1", amount="90000")
+    answer = event(app_api, "c1", amount="20000")
+    assert answer["awards"] == [{"rule": "card-spend", "points": 100}]
+    assert event(app_api, "c1", amount="5000")["points"] == 0
+
+
+def test_cap_period_is_the_local_day_in_shanghai(rules, app_api):
+    customer(app_api, "c1")
+    event(app_api, "c1", amount="100000", occurred_at="2026-11-23T23:59:00+08:00")
+    assert event(app_api, "c1", amount="100", occurred_at="2026-11-23T15:59:30Z")["points"] == 0  # 23:59:30 local
+    assert event(app_api, "c1", amount="100", occurred_at="2026-11-23T16:01:00Z")["points"] == 1  # 00:01 local
+
+
+def test_learning_cap_is_per_rule_per_day(rules, app_api):
+    customer(app_api, "c1")
+    points = [learning(app_api, "c1")["points"] for _ in range(3)]
+    assert points == [50, 50, 0]
+    assert learning(app_api, "c1", occurred_at="2026-11-24T00:00:00+08:00")["points"] == 50
+
+
+def test_replay_answers_200_with_the_first_answer(rules, app_api):
+    customer(app_api, "c1")
+    body = {"id": "tx-1", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
+            "amount": "500", "category": "card_spend"}
+    first = app_api.post("/api/v1/events", json=body)
+    event(app_api, "c1", amount="300")
+    replay = app_api.post("/api/v1/events", json=body)
+    assert (first.status_code, replay.status_code) == (201, 200)
+    assert replay.get_json() == first.get_json()
+
+
+def test_same_id_with_another_body_is_409_event_conflict(rules, app_api):
+    customer(app_api, "c1")
+    event(app_api, "c1", id="tx-1", amount="500")
+    response = app_api.post("/api/v1/events", json={
+        "id": "tx-1", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
+        "amount": "501", "category": "card_spend"})
+    assert response.status_code == 409
+    assert response.get_json()["reason"] == "event_conflict"
+
+
+def test_same_event_from_eight_threads_gives_one_ledger_entry(rules, app, app_api):
+    customer(app_api, "c1")
+    body = {"id": "tx-race", "customer_id": "c1", "type": "transaction",
+            "occurred_at": "2026-11-23T10:00:00+08:00", "amount": "5000", "category": "card_spend"}
+    barrier, statuses = threading.Barrier(8), []
+
+    def post():
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/api/v1/events", json=body,
+                                    headers={"Authorization": f"Bearer {app_api.key}"}).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 7 + [201]
+    with app.extensions["benefits"].engine.connect() as connection:
+        entries = connection.execute(sa.text("SELECT count(*) FROM ledger_entries WHERE event_id = 'tx-race'"))
+        assert entries.scalar_one() == 1
+    assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 50
+
+
+def test_event_for_unknown_customer_is_404(rules, app_api):
+    response = app_api.post("/api/v1/events", json={
+        "id": "x", "customer_id": "ghost", "type": "learning", "occurred_at": "2026-11-23T10:00:00+08:00",
+        "activity": "course_completed"})
+    assert response.status_code == 404
+
+
+def test_naive_time_is_refused(rules, app_api):
+    customer(app_api, "c1")
+    response = app_api.post("/api/v1/events", json={
+        "id": "x", "customer_id": "c1", "type": "learning", "occurred_at": "2026-11-23T10:00:00",
+        "activity": "course_completed"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "json.occurred_at"
+
+
+def test_transaction_without_amount_is_refused(rules, app_api):
+    customer(app_api, "c1")
+    response = app_api.post("/api/v1/events", json={
+        "id": "x", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"path": "json.amount", "message": "a transaction needs an amount"}]
+
+
+def test_batch_records_each_event_on_its_own(rules, app_api):
+    customer(app_api, "c1")
+    good = {"id": "b1", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
+            "amount": "300", "category": "card_spend"}
+    answer = app_api.post("/api/v1/events/batch", json={"events": [
+        good, {"id": "b2", "customer_id": "c1", "type": "gift"}, {**good, "id": "b3", "customer_id": "ghost"},
+        good]})
+    assert answer.status_code == 200
+    results = answer.get_json()["results"]
+    assert [r["status"] for r in results] == ["created", "error", "error", "duplicate"]
+    assert results[1]["error"]["reason"] == "invalid"
+    assert {e["path"] for e in results[1]["error"]["errors"]} >= {"json.type", "json.occurred_at"}
+    assert results[2]["error"]["reason"] == "not_found"
+    assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 3
+
+
+def test_event_recorded_by_a_batch_replays_in_the_single_shape(rules, app_api):
+    customer(app_api, "c1")
+    body = {"id": "b1", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
+            "amount": "300", "category": "card_spend"}
+    app_api.post("/api/v1/events/batch", json={"events": [body]})
+    replay = app_api.post("/api/v1/events", json=body)
+    assert replay.status_code == 200
+    assert replay.get_json() == {"id": "b1", "points": 3, "awards": [{"rule": "card-spend", "points": 3}],
+                                 "balance": 3}
+
+
+def test_batch_over_1000_events_is_422(rules, app_api):
+    response = app_api.post("/api/v1/events/batch", json={"events": [{}] * 1001})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "json.events"
+
+
+def test_batch_without_events_list_is_422(rules, app_api):
+    response = app_api.post("/api/v1/events/batch", json={"items": []})
+    assert response.status_code == 422
+
+
+def test_every_ledger_entry_names_its_rule_version_and_rule(rules, app_api):
+    customer(app_api, "c1")
+    event(app_api, "c1", amount="500")
+    item = app_api.get("/api/v1/customers/c1/ledger").get_json()["items"][0]
+    assert (item["kind"], item["points"], item["rule"], item["rule_version"]) == ("earn", 5, "card-spend", rules)
