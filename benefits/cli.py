@@ -152,10 +152,27 @@ def points_expire():
     click.echo(f"expired {total_points} points of {total_customers} customers")
 
 
+redemptions_group = click.Group("redemptions", help="Partner redemptions.")
+
+
+@redemptions_group.command("lapse")
+@with_appcontext
+def redemptions_lapse():
+    """Write the lapsed state of every hold past its expiry (for cron; the quota returned already)."""
+    from .services import redemptions
+
+    total, now = 0, _now()
+    with _sessions()() as session:
+        while count := redemptions.lapse_due(session, now):
+            session.commit()
+            total += count
+    click.echo(f"lapsed {total} holds")
+
+
 def init_app(app) -> None:
     from .demo import demo_command
 
-    for group in (db, rules, keys_group, audit_group, points, demo_command):
+    for group in (db, rules, keys_group, audit_group, points, redemptions_group, demo_command):
         app.cli.add_command(group)
 
 

@@ -59,6 +59,12 @@ class NotFound(DomainError):
     reason = "not_found"
 
 
+class PassNotFound(NotFound):
+    """No such pass, or it expired. The failed look-up it counts is kept."""
+
+    keep_changes = True
+
+
 class Conflict(DomainError):
     status = 409
     reason = "conflict"

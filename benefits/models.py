@@ -244,3 +244,71 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Pass(Base):
+    """A short-lived code a customer shows a partner; only its hash is stored."""
+
+    __tablename__ = "passes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    benefit: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PassLookupFailure(Base):
+    """A failed pass look-up by a key: the sliding window of the rate limit, shared by all processes."""
+
+    __tablename__ = "pass_lookup_failures"
+    __table_args__ = (Index("ix_pass_lookup_failures_key_at", "key_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RewardUnits(Base):
+    """Units of a benefit a customer bought with points: a lifetime entitlement whose rule is the reward id."""
+
+    __tablename__ = "reward_units"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    reward_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    benefit: Mapped[str] = mapped_column(String(64))
+    units: Mapped[int] = mapped_column(Integer)
+    rule_version: Mapped[int] = mapped_column(Integer)
+
+
+class Redemption(Base):
+    """A partner's use of a customer's entitlement: held, then confirmed, cancelled or lapsed.
+
+    It counts against the quota of the rule (or reward) it drew on, in the
+    period in which it was held (``period``, as in cap usage: ``year:2026-01-01``).
+    """
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        Index("ix_redemptions_usage", "customer_id", "rule_id", "period"),
+        Index("ix_redemptions_partner", "partner_id", "id"),
+        Index("ix_redemptions_status_expiry", "status", "hold_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id"))
+    benefit: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(8))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    hold_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    lapsed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

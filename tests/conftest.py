@@ -208,3 +208,16 @@ def admin_api(app, client) -> Caller:
 @pytest.fixture
 def second_admin_api(app, client) -> Caller:
     return Caller(client, make_key(app, "admin", "bob"))
+
+
+@pytest.fixture
+def partner_api(client, admin_api):
+    """A partner registered through the admin API, with a fresh key: ``partner_api("lounge", ["airport_lounge"])``."""
+    def make(partner_id: str = "skyport", benefits=("airport_lounge",), kind: str = "lounge") -> Caller:
+        response = admin_api.post("/admin/v1/partners", json={"id": partner_id, "name": f"{partner_id} desk",
+                                                              "kind": kind, "benefits": list(benefits)})
+        assert response.status_code in (201, 409), response.get_json()
+        response = admin_api.post(f"/admin/v1/partners/{partner_id}/keys", json={})
+        assert response.status_code == 201, response.get_json()
+        return Caller(client, response.get_json()["key"])
+    return make

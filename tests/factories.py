@@ -90,3 +90,27 @@ def event(api, customer_id, *, expect=(201,), **fields) -> dict:
 def learning(api, customer_id, **fields) -> dict:
     return event(api, customer_id, **({"type": "learning", "activity": "course_completed", "amount": None,
                                        "category": None, "currency": None} | fields))
+
+
+PRIVATE = {"aum": 8000000}
+WEALTH = {"aum": 900000}
+MASS = {"aum": 50000}
+
+
+def pass_code(api, customer_id, *, expect=201, **fields) -> str:
+    response = api.post(f"/api/v1/customers/{customer_id}/passes", json=fields)
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()["code"]
+
+
+def redeem(partner, code, benefit="airport_lounge", *, expect=(201,), **fields):
+    response = partner.post("/partner/v1/redemptions", json={"pass_code": code, "benefit": benefit} | fields)
+    assert response.status_code in expect, response.get_json()
+    return response.get_json()
+
+
+def entitlement(api, customer_id, benefit="airport_lounge", source="rule") -> dict:
+    response = api.get(f"/api/v1/customers/{customer_id}/entitlements")
+    assert response.status_code == 200, response.get_json()
+    return next(item for item in response.get_json()["items"] if item["benefit"] == benefit
+                and item["source"] == source)

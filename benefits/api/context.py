@@ -8,7 +8,7 @@ from flask import current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..db import expect_writes
-from ..errors import DomainError, Forbidden, Invalid, Unauthenticated
+from ..errors import DomainError, Forbidden, IdempotencyConflict, Invalid, Unauthenticated
 from ..services import idempotency, keys
 from ..services.customers import Rules
 
@@ -38,6 +38,19 @@ def rules() -> Rules:
 
 def actor():
     return g.actor
+
+
+def partner():
+    """The calling partner key's partner."""
+    from ..services import partners
+
+    if "partner" not in g:
+        g.partner = partners.get(session(), g.api_key.partner_id)
+    return g.partner
+
+
+def secret() -> str:
+    return current_app.config["SECRET_KEY"]
 
 
 def authenticate() -> None:
@@ -113,12 +126,13 @@ def writes(view):
                     s.commit()
                 else:
                     s.rollback()
-                if idem_key and error.status == 409:
+                if idem_key and error.status == 409 and not isinstance(error, IdempotencyConflict):
                     _store_refusal(route, idem_key, digest, error)
                 raise
             except (IntegrityError, OperationalError) as error:
                 s.rollback()
                 g.pop("rules", None)
+                g.pop("partner", None)
                 if attempt == 2 or not _retryable(error):
                     raise
         raise RuntimeError("unreachable")

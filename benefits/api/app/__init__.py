@@ -3,4 +3,4 @@ from flask_smorest import Blueprint
 
 blp = Blueprint("app", __name__, url_prefix="/api/v1", description="The bank's app backend")
 
-from . import customers, events  # noqa: E402,F401  (routes register on blp)
+from . import benefits, customers, events  # noqa: E402,F401  (routes register on blp)

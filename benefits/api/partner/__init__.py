@@ -2,3 +2,5 @@
 from flask_smorest import Blueprint
 
 blp = Blueprint("partner", __name__, url_prefix="/partner/v1", description="Partner front desks")
+
+from . import passes, redemptions  # noqa: E402,F401  (routes register on blp)

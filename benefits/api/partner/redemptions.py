@@ -1,0 +1,93 @@
+"""Two-phase redemptions: hold, then confirm or cancel; and the partner's own list to reconcile."""
+from flask import g
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from ...services import partners, redemptions
+from .. import context
+from ..context import writes
+from ..schemas import PageArgs, Strict, cursor_id, page
+from . import blp
+
+STATUSES = ("held", "confirmed", "cancelled", "lapsed")
+
+
+class RedemptionIn(Strict):
+    pass_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    benefit = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    capture = fields.Boolean(load_default=False, metadata={"description": "Hold and confirm at once"})
+
+
+class RedemptionOut(Strict):
+    id = fields.Integer()
+    status = fields.String()
+    benefit = fields.String()
+    quantity = fields.Integer()
+    customer_ref = fields.Method("ref")
+    rule = fields.String(attribute="rule_id")
+    rule_version = fields.Integer()
+    created_at = fields.DateTime()
+    hold_expires_at = fields.DateTime(allow_none=True)
+    confirmed_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+    lapsed_at = fields.DateTime(allow_none=True)
+
+    def ref(self, redemption) -> str:
+        return partners.customer_ref(context.secret(), redemption.partner_id, redemption.customer_id)
+
+
+class RedemptionArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    since = fields.AwareDateTime(load_default=None, metadata={"description": "Created at or after"})
+    until = fields.AwareDateTime(load_default=None, metadata={"description": "Created before"})
+
+
+class RedemptionPage(Strict):
+    items = fields.List(fields.Nested(RedemptionOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("/redemptions")
+class Redemptions(MethodView):
+    @writes
+    @blp.arguments(RedemptionIn)
+    @blp.response(201, RedemptionOut)
+    @blp.alt_response(403, description="The partner does not serve this benefit, or the pass is for another")
+    @blp.alt_response(404, description="Unknown or expired pass")
+    @blp.alt_response(409, description="`quota_exhausted` or `not_eligible`")
+    def post(self, body):
+        """Hold a benefit for the pass's customer (`capture: true` confirms at once)"""
+        return redemptions.hold(context.session(), context.rules(), context.partner(), key_id=g.api_key.id,
+                                actor=context.actor(), now=context.now(), **body)
+
+    @blp.arguments(RedemptionArgs, location="query")
+    @blp.response(200, RedemptionPage)
+    def get(self, args):
+        """The partner's own redemptions, newest first"""
+        items = redemptions.listing(context.session(), context.partner(), limit=args["limit"] + 1,
+                                    before_id=cursor_id(args["cursor"]), status=args["status"],
+                                    since=args["since"], until=args["until"])
+        return page(items, args["limit"], lambda redemption: redemption.id)
+
+
+@blp.route("/redemptions/<int:redemption_id>/confirm")
+class Confirm(MethodView):
+    @writes
+    @blp.response(200, RedemptionOut)
+    @blp.alt_response(409, description="`hold_expired` or `already_cancelled`")
+    def post(self, redemption_id):
+        """Confirm a held redemption"""
+        return redemptions.confirm(context.session(), context.partner(), redemption_id,
+                                   actor=context.actor(), now=context.now())
+
+
+@blp.route("/redemptions/<int:redemption_id>/cancel")
+class Cancel(MethodView):
+    @writes
+    @blp.response(200, RedemptionOut)
+    @blp.alt_response(409, description="`hold_expired`")
+    def post(self, redemption_id):
+        """Cancel a hold, or a confirmed redemption (the quota returns)"""
+        return redemptions.cancel(context.session(), context.partner(), redemption_id,
+                                  actor=context.actor(), now=context.now())
