@@ -37,6 +37,7 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         JSON_SORT_KEYS=False,
     )
+    app.json.ensure_ascii = False  # names such as 张三 stay readable
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
         engine=engine, sessions=make_session_factory(engine),

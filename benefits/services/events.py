@@ -51,8 +51,10 @@ def record(session: Session, rules: Rules, body: dict, *, actor: audit.Actor,
     session.add(event)
     session.flush()
     expires_at = month_end_after(occurred_at, program.expiry_months, program.timezone)
-    pending_days = program.pending_days if body["type"] == "transaction" else 0
-    available_at = occurred_at + timedelta(days=pending_days)
+    if body["type"] == "transaction":
+        available_at = occurred_at + timedelta(days=program.pending_days)
+    else:
+        available_at = min(occurred_at, now)  # learning points are never pending
     answered = []
     for award in awards:
         points = _within_cap(session, customer.id, award, occurred_at, program.timezone)
