@@ -1,5 +1,7 @@
 """Security hygiene: secrets from the environment, headers, keys never logged."""
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,26 @@ def test_keys_never_reach_the_logs(app_api, caplog):
 def test_request_id_is_echoed(app_api):
     response = app_api.get("/api/v1/customers/none", headers={"X-Request-ID": "req-42"})
     assert response.headers["X-Request-ID"] == "req-42"
+
+
+def test_sql_is_built_with_bound_parameters_only():
+    """No SQL text is assembled from an f-string anywhere in the service."""
+    root = Path(__file__).resolve().parent.parent / "benefits"
+    pattern = re.compile(r"""(text|execute|exec_driver_sql)\(\s*f["']""")
+    sources = list(root.rglob("*.py"))
+    assert len(sources) > 20
+    offenders = [f"{path.name}:{number}" for path in sources
+                 for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1) if pattern.search(line)]
+    assert offenders == []
+
+
+def test_like_wildcards_in_an_audit_filter_match_only_themselves(admin_api, app_api):
+    customer(app_api, "c1")
+    assert admin_api.get("/admin/v1/audit?action=%25").get_json()["items"] == []
+    assert admin_api.get("/admin/v1/audit?action=customer.").get_json()["items"] != []
+
+
+def test_hostile_path_values_are_refused_or_not_found(app_api):
+    response = app_api.put("/api/v1/customers/x';DROP TABLE customers;--", json={"name": "a", "aum": 1})
+    assert response.status_code in (404, 422)
+    assert app_api.get("/api/v1/customers/x' OR '1'='1").status_code in (404, 422)
