@@ -35,9 +35,9 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False  # names such as 张三 stay readable
+    app.json.sort_keys = False  # fields in the order the schemas declare them
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
         engine=engine, sessions=make_session_factory(engine),
