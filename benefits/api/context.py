@@ -29,11 +29,25 @@ def session():
 
 
 def rules() -> Rules:
-    """The active rule version, read once per request so the request is wholly under it."""
+    """The active rule version, read once per request so the request is wholly under it.
+
+    Its program is leased until the request ends, so it stays compiled even if
+    other versions push it out of the process's cache meanwhile.
+    """
     if "rules" not in g:
-        version, program = current_app.extensions["benefits"].programs.active(session())
-        g.rules = Rules(version, program)
+        programs = current_app.extensions["benefits"].programs
+        version, _ = programs.active(session())
+        lease = programs.lease(session(), version)
+        g.rules = Rules(version, lease.__enter__())
+        g.rules_lease = lease
     return g.rules
+
+
+def forget_rules() -> None:
+    g.pop("rules", None)
+    lease = g.pop("rules_lease", None)
+    if lease is not None:
+        lease.__exit__(None, None, None)
 
 
 def actor():
@@ -75,6 +89,7 @@ def authenticate() -> None:
 
 
 def close_session(_exc=None) -> None:
+    forget_rules()
     s = g.pop("session", None)
     if s is not None:
         s.close()
@@ -131,7 +146,7 @@ def writes(view):
                 raise
             except (IntegrityError, OperationalError) as error:
                 s.rollback()
-                g.pop("rules", None)
+                forget_rules()
                 g.pop("partner", None)
                 if attempt == 2 or not _retryable(error):
                     raise

@@ -1,14 +1,16 @@
-"""Rule versions: upload, read, compare, approve, activate; the language's JSON Schema."""
-from flask import request
+"""Rule versions: upload, read, compare, simulate, approve, activate; the language's JSON Schema."""
+from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from ...db import expect_writes
 from ...errors import Invalid
 from ...rules import RULE_SCHEMA, diff_documents
-from ...services import rule_versions
+from ...services import rule_versions, simulation
 from .. import context
+from ..app.customers import CustomerIn
 from ..context import writes
-from ..schemas import PageArgs, Strict, cursor_id, page
+from ..schemas import ID, PageArgs, Strict, cursor_id, page
 from . import blp
 
 MEDIA_TYPES = {"application/json": "json", "application/yaml": "yaml", "application/x-yaml": "yaml",
@@ -59,6 +61,86 @@ class DiffOut(Strict):
 class StatusOut(Strict):
     version = fields.Integer(attribute="id")
     status = fields.String()
+
+
+class ProfileIn(CustomerIn):
+    """A customer as the PUT customer body describes one, plus an optional id and two derived fields."""
+
+    customer_id = fields.String(load_default=None, validate=ID,
+                                metadata={"description": "Echoed in the answer; not looked up"})
+    tenure_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=100_000), metadata={
+        "description": "Default: counted from customer_since to as_of; absent without customer_since"})
+    aum_growth_3m = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(min=-1, max=1e9),
+                                 metadata={"description": "0.25 for 25% growth over three months; default absent"})
+
+
+MAX = simulation.MAX_CUSTOMERS
+AT_MOST = validate.Length(min=1, max=MAX, error=f"a call simulates 1 to {MAX:,} customers")
+
+
+class SimulateIn(Strict):
+    customers = fields.List(fields.Nested(ProfileIn), validate=AT_MOST, metadata={
+        "description": "Supplied profiles"})
+    customer_ids = fields.List(fields.String(validate=ID), validate=AT_MOST, metadata={
+        "description": "Stored customers; an unknown id answers 404"})
+    sample = fields.Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
+        "description": "This many stored customers chosen at random (all of them when there are fewer)"})
+    every = fields.Boolean(data_key="all", metadata={
+        "description": "Every stored customer, a page of `limit` at a time, in order of id"})
+    cursor = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "With `all`: the `next_cursor` of the previous page"})
+    limit = fields.Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
+        "description": f"With `all`: customers a page (default {MAX:,})"})
+
+    @validates_schema
+    def one_way_of_naming_customers(self, data, **_):
+        named = [key for key in ("customers", "customer_ids", "sample") if key in data] + (
+            ["all"] if data.get("every") else [])
+        if len(named) != 1:
+            raise ValidationError("name the customers with exactly one of customers, customer_ids, sample "
+                                  "or all: true")
+        if not data.get("every"):
+            for key in ("cursor", "limit"):
+                if key in data:
+                    raise ValidationError("only with all: true", key)
+
+
+class GrantOut(Strict):
+    benefit = fields.String()
+    rule = fields.String()
+    quota = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
+    per = fields.String(allow_none=True, metadata={"description": "the quota's period; null when unlimited"})
+
+
+class OutcomeOut(Strict):
+    tier = fields.String()
+    benefits = fields.List(fields.Nested(GrantOut))
+    signals = fields.List(fields.String())
+
+
+class SimulatedCustomer(Strict):
+    customer_id = fields.String(allow_none=True)
+    current = fields.Nested(OutcomeOut, metadata={"description": "Under the active version"})
+    proposed = fields.Nested(OutcomeOut, metadata={"description": "Under the simulated version"})
+
+
+class SimulationSummary(Strict):
+    customers = fields.Integer()
+    tier_up = fields.Integer()
+    tier_down = fields.Integer()
+    benefit_gained = fields.Dict(keys=fields.String(), values=fields.Integer())
+    benefit_lost = fields.Dict(keys=fields.String(), values=fields.Integer())
+    signal_raised = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Customers raising the signal under the proposed version and not under the active one"})
+    signal_cleared = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class SimulationOut(Strict):
+    current_version = fields.Integer()
+    proposed_version = fields.Integer()
+    items = fields.List(fields.Nested(SimulatedCustomer))
+    summary = fields.Nested(SimulationSummary)
+    next_cursor = fields.String(allow_none=True, metadata={"description": "With `all`: the next page's cursor"})
 
 
 def media_type() -> str:
@@ -120,6 +202,30 @@ class RuleSchema(MethodView):
     def get(self):
         """The JSON Schema of the rule language, for editors"""
         return RULE_SCHEMA
+
+
+@blp.route("/rule-versions/<int:version>/simulate")
+class Simulate(MethodView):
+    @blp.arguments(SimulateIn)
+    @blp.response(200, SimulationOut)
+    def post(self, body, version):
+        """Evaluate customers under the active version and under this one (any status); writes nothing"""
+        reads_only()
+        return simulation.simulate(
+            context.session(), current_app.extensions["benefits"].programs, version,
+            active_version=context.rules().version, now=context.now(), profiles=body.get("customers"),
+            customer_ids=body.get("customer_ids"), sample=body.get("sample"), every=body.get("every", False),
+            cursor=body.get("cursor"), limit=body.get("limit", MAX))
+
+
+def reads_only() -> None:
+    """End the transaction authentication began and go on without SQLite's write lock.
+
+    Every POST begins its transactions IMMEDIATE; a simulation only reads, so
+    it must not hold other processes' writers off while it evaluates.
+    """
+    context.session().commit()
+    expect_writes(False)
 
 
 @blp.route("/rule-versions/<int:version>/approve")
