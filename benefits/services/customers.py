@@ -24,6 +24,11 @@ class Rules:
     program: Program
 
 
+def cents(amount) -> Decimal:
+    """An amount as stored: two decimal places (the API refuses more)."""
+    return Decimal(amount).quantize(Decimal("0.01"))
+
+
 def get(session: Session, customer_id: str) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
@@ -83,8 +88,8 @@ def upsert(session: Session, rules: Rules, customer_id: str, data: dict, *,
     else:
         before = snapshot(customer)
     customer.name = data["name"]
-    customer.aum = data["aum"]
-    customer.annual_contribution = data.get("annual_contribution", Decimal(0))
+    customer.aum = cents(data["aum"])
+    customer.annual_contribution = cents(data.get("annual_contribution", Decimal(0)))
     customer.tags = sorted(set(data.get("tags", [])))
     customer.birthday = data.get("birthday")
     if data.get("customer_since"):
