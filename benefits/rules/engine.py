@@ -8,9 +8,11 @@ fact: nothing stays behind in the engine between two evaluations.
 
 Each evaluation borrows a session id (sid) from a small pool, so that two
 threads never share one and the engine keeps one empty state per sid ever in
-use at once (at most the number of concurrent evaluations). We do not delete
-states: durable_rules 2.0.28 frees uninitialised pointers when deleting a
-state none of whose rules ever fired (a segfault, seen in our tests).
+use at once (at most the number of concurrent evaluations). Releasing a
+ruleset deletes its states first: the engine's delete_ruleset leaves them
+allocated (about 80 KB each). durable_rules 2.0.28 frees uninitialised pointers
+when deleting a state none of whose rules ever fired (a segfault), so every new
+state is primed: a fact that fires a rule of its own, which no evaluation fires.
 
 We drive the engine's C API (``durable_rules_engine``, the module under
 ``durable.engine``) directly rather than through ``durable.engine.Host``: the
@@ -27,6 +29,7 @@ import durable_rules_engine as _engine
 
 _ids = itertools.count(1)
 _NOT_HANDLED = 1  # the engine's answer when no rule matched: nothing fired
+_PRIME = "__prime"
 
 
 class Released(RuntimeError):
@@ -39,7 +42,8 @@ class Ruleset:
     def __init__(self, name: str, definition: dict):
         self.name = f"{name}#{next(_ids)}"
         self.definition = definition
-        self._handle = _engine.create_ruleset(self.name, json.dumps(definition, ensure_ascii=False))
+        compiled = {**definition, _PRIME: {"all": [{"m": {_PRIME: 1}}]}}
+        self._handle = _engine.create_ruleset(self.name, json.dumps(compiled, ensure_ascii=False))
         self._lock = threading.Lock()
         self._sids: list[str] = []
         self._sids_made = 0
@@ -54,7 +58,9 @@ class Ruleset:
             if self._sids:
                 return self._sids.pop()
             self._sids_made += 1
-            return str(self._sids_made)
+            sid = str(self._sids_made)
+        self._run(sid, {_PRIME: 1})
+        return sid
 
     def _give_back(self, sid: str) -> None:
         with self._lock:
@@ -66,22 +72,25 @@ class Ruleset:
     def fired(self, fact: dict) -> set[str]:
         """The names of the rules whose conditions hold for ``fact``."""
         sid = self._borrow()
-        text = json.dumps({**fact, "sid": sid, "id": "fact"}, ensure_ascii=False)
         try:
-            code, state = _engine.assert_fact(self._handle, text)
-            names = set()
-            try:
-                if code != _NOT_HANDLED:
-                    started = _engine.start_action_for_state(self._handle, state)
-                    message = started[1] if started else None
-                    while message:
-                        names.add(message[2:message.index('"', 2)])
-                        message = _engine.complete_and_start_action(self._handle, state)
-            finally:
-                _engine.retract_fact(self._handle, text)
-            return names
+            return self._run(sid, fact)
         finally:
             self._give_back(sid)
+
+    def _run(self, sid: str, fact: dict) -> set[str]:
+        text = json.dumps({**fact, "sid": sid, "id": "fact"}, ensure_ascii=False)
+        code, state = _engine.assert_fact(self._handle, text)
+        names = set()
+        try:
+            if code != _NOT_HANDLED:
+                started = _engine.start_action_for_state(self._handle, state)
+                message = started[1] if started else None
+                while message:
+                    names.add(message[2:message.index('"', 2)])
+                    message = _engine.complete_and_start_action(self._handle, state)
+        finally:
+            _engine.retract_fact(self._handle, text)
+        return names
 
     def leftovers(self) -> list:
         """Facts still held by the engine in this ruleset's sessions (none, between evaluations)."""
@@ -100,8 +109,19 @@ class Ruleset:
 
     def _free(self) -> None:
         if self._handle is not None:
+            for sid in range(1, self._sids_made + 1):
+                _engine.delete_state(self._handle, str(sid))
             _engine.delete_ruleset(self._handle)
             self._handle = None
+
+
+_PATTERN_ERRORS = {
+    "501": "it is not a pattern of the engine's dialect (no anchors; escape with %, as in %d)",
+    **dict.fromkeys(("502", "503", "504", "505", "506"),
+                    "it needs more automaton states than the engine allows; simplify it"),
+    "507": "its alternatives conflict in the engine's automaton",
+    "508": "it is not a pattern of the engine's dialect (unbalanced brackets or a misplaced repetition?)",
+}
 
 
 def pattern_error(pattern: str) -> str | None:
@@ -114,6 +134,8 @@ def pattern_error(pattern: str) -> str | None:
     try:
         handle = _engine.create_ruleset(f"pattern#{next(_ids)}", json.dumps(definition, ensure_ascii=False))
     except Exception as error:  # noqa: BLE001 - the engine raises a bare Exception with an error code
-        return f"durable_rules cannot compile this pattern ({error})"
+        code = str(error).rsplit(" ", 1)[-1]
+        why = _PATTERN_ERRORS.get(code, "the engine refuses it")
+        return f"durable_rules cannot compile this pattern: {why} (engine error {code})"
     _engine.delete_ruleset(handle)
     return None
