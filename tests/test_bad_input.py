@@ -102,3 +102,15 @@ def test_wrong_method_is_405_json(app_api):
     response = app_api.open("DELETE", "/api/v1/events")
     assert response.status_code == 405
     assert response.get_json()["reason"] == "method_not_allowed"
+
+
+def test_nul_character_in_a_field_is_422_naming_it(known, app, app_api):
+    before = counts(app)
+    response = app_api.put("/api/v1/customers/c1", json={"name": "张\x00三", "aum": 1000})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"path": "json.name", "message": "must not contain NUL characters"}]
+    assert counts(app) == before
+
+
+def test_nul_character_in_a_path_is_404(known, app_api):
+    assert app_api.get("/api/v1/customers/c0%00").status_code == 404

@@ -1,14 +1,35 @@
 """HTTP blueprints by user group: they parse, authorise and serialise — nothing else."""
 from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from . import context, errors
 
+MAX_ID = 2**31 - 1
+
+
+class DatabaseId(IntegerConverter):
+    """An integer id in a URL: one past what the id columns hold is no id (404), not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class PathSegment(BaseConverter):
+    """A path segment without NUL characters: no id holds one, and PostgreSQL text refuses them (404)."""
+
+    regex = "[^/\x00]+"
+
 
 def init_app(app: Flask) -> None:
+    app.url_map.converters.update(default=PathSegment, string=PathSegment, int=DatabaseId)
     api = errors.BenefitsApi(app, spec_kwargs={
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
     })
+    api.register_converter(DatabaseId, integerconverter2paramschema)
+    api.register_converter(PathSegment, lambda converter: {"type": "string"})
     errors.register(app, api)
     app.before_request(context.authenticate)
     app.after_request(context.finish)

@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import current_app, g, jsonify, request
+from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..db import expect_writes
@@ -151,7 +152,25 @@ def writes(view):
                 if attempt == 2 or not _retryable(error):
                     raise
         raise RuntimeError("unreachable")
-    return wrapper
+    return wrapper if view.__name__ == "get" else _with_idempotency_doc(wrapper)
+
+
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+    "description": "A retry with the same key and body answers the first response, status included; "
+                   "scoped to the calling key and the route",
+}
+
+
+def _with_idempotency_doc(view):
+    """The view, its OpenAPI naming the Idempotency-Key header, and its 409 where it documents no other."""
+    manual = {"parameters": [IDEMPOTENCY_HEADER]}
+    documented = view.__dict__.get("_apidoc", {}).get("response", {}).get("responses", {})
+    if not {409, "409"} & set(documented):
+        manual["responses"] = {"409": {"description": "`idempotency_conflict`: this Idempotency-Key was used "
+                                                      "with another body"}}
+    return Blueprint.doc(**manual)(view)
 
 
 def _retryable(error) -> bool:

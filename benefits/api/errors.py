@@ -10,6 +10,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import DomainError
+from .schemas import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def payload(code: int, name: str, message: str, reason: str, errors=None) -> dic
 
 
 class BenefitsApi(Api):
+    ERROR_SCHEMA = ErrorBody  # documents `{code, status, message, reason, errors?}`, the body sent
+
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         errors = None

@@ -13,6 +13,26 @@ class Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
+    @ma.pre_load
+    def refuse_nul(self, data, **kwargs):
+        """NUL characters are in no name, id or tag, and PostgreSQL text refuses them."""
+        if isinstance(data, dict):
+            bad = {str(key): ["must not contain NUL characters"] for key, value in data.items()
+                   if _holds_nul(key) or _holds_nul(value)}
+            if bad:
+                raise ma.ValidationError(bad)
+        return data
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
 
 def two_places(value: Decimal) -> None:
     if abs(value) <= MAX_AMOUNT and value != value.quantize(Decimal("0.01")):
@@ -21,9 +41,19 @@ def two_places(value: Decimal) -> None:
 
 def Money(positive: bool = False, **kwargs):
     """An amount of money from 0 (or above 0) to 10^12, with at most two decimal places."""
+    # documented with numeric bounds and default: apispec would write the Decimal ones as strings
+    metadata = {"minimum": 0, "maximum": int(MAX_AMOUNT)} | ({"exclusiveMinimum": True} if positive else {})
+    if kwargs.get("load_default") is not None:
+        metadata["default"] = kwargs["load_default"]
     return fields.Decimal(
         validate=[validate.Range(min=0, min_inclusive=not positive, max=MAX_AMOUNT), two_places],
-        allow_nan=False, as_string=False, **kwargs)
+        allow_nan=False, as_string=False, metadata=metadata | kwargs.pop("metadata", {}), **kwargs)
+
+
+def MoneyOut(**kwargs):
+    """An amount as the API answers it: a decimal string such as "8000000.00"."""
+    return fields.Decimal(as_string=True, metadata={"type": "string", "format": "decimal",
+                                                    "example": "8000000.00"} | kwargs.pop("metadata", {}), **kwargs)
 
 
 class PageArgs(Strict):
@@ -48,13 +78,16 @@ def page(items: list, limit: int, cursor_of) -> dict:
 
 
 class ErrorItem(ma.Schema):
-    path = fields.String()
-    message = fields.String()
+    path = fields.String(required=True, metadata={"example": "json.amount"})
+    message = fields.String(required=True)
 
 
 class ErrorBody(ma.Schema):
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    reason = fields.String()
-    errors = fields.List(fields.Nested(ErrorItem))
+    """The error body of every answer >= 400 (documented as the `Error` component)."""
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status"})
+    status = fields.String(required=True, metadata={"description": "The status' phrase"})
+    message = fields.String(required=True, metadata={"description": "For a person"})
+    reason = fields.String(required=True, metadata={"description": "A stable machine-readable word",
+                                                    "example": "insufficient_points"})
+    errors = fields.List(fields.Nested(ErrorItem), metadata={"description": "Field errors; on every 422"})

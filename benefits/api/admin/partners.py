@@ -46,6 +46,7 @@ class Partners(MethodView):
     @writes
     @blp.arguments(PartnerIn)
     @blp.response(201, PartnerOut)
+    @blp.alt_response(409, description="`conflict`: a partner with this id exists already")
     def post(self, body):
         """Register a partner and the benefits it serves"""
         return partners.create(context.session(), context.rules(), body, actor=context.actor(), now=context.now())

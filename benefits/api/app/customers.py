@@ -7,7 +7,7 @@ from marshmallow import fields, validate, validates, ValidationError
 from ...services import customers, ledger
 from .. import context
 from ..context import writes
-from ..schemas import ID, Money, PageArgs, Strict, cursor_id, page
+from ..schemas import ID, Money, MoneyOut, PageArgs, Strict, cursor_id, page
 from . import blp
 
 
@@ -36,8 +36,8 @@ class CustomerIn(Strict):
 class CustomerOut(Strict):
     id = fields.String()
     name = fields.String()
-    aum = fields.Decimal(as_string=True)
-    annual_contribution = fields.Decimal(as_string=True)
+    aum = MoneyOut()
+    annual_contribution = MoneyOut()
     tags = fields.List(fields.String())
     birthday = fields.String(allow_none=True)
     customer_since = fields.Date()
