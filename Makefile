@@ -40,7 +40,8 @@ test-all: install
 	$(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"
 
 bench: install
-	$(PY) bench/run.py
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/benefits.db* .pytest_cache

@@ -169,10 +169,57 @@ def redemptions_lapse():
     click.echo(f"lapsed {total} holds")
 
 
+events_group = click.Group("events", help="Transactions and learning activity.")
+
+
+@events_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "jsonl"]), default="auto", show_default=True,
+              help="auto: by the extension (.csv; .jsonl, .ndjson, .json), else by the first character.")
+@click.option("--rejected", "rejected_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where rejected lines are written, each with its line number and reason [default: FILE.rejected].")
+@click.option("--chunk-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
+              help="Events per transaction.")
+@with_appcontext
+def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: int):
+    """Record events from FILE: CSV with a header row, or JSON lines; one POST /api/v1/events body a line.
+
+    Idempotent by event id (a re-import counts duplicates); prints
+    `created N, duplicate N, rejected N`.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .errors import DomainError
+    from .services import imports
+
+    rejected_path = rejected_path or file.with_name(file.name + ".rejected")
+    if rejected_path.resolve() == file.resolve():
+        raise click.UsageError("--rejected must name another file than FILE")
+    extension = current_app.extensions["benefits"]
+    summary = imports.Summary()
+    try:
+        with click.progressbar(length=file.stat().st_size, label=f"importing {file.name}", file=sys.stderr) as bar:
+            fmt, lines = imports.read(file, fmt, on_progress=bar.update)
+            writer = imports.RejectedWriter(rejected_path, fmt)
+            try:
+                imports.run(lines, sessions=extension.sessions, programs=extension.programs, clock=_now,
+                            rejected=writer, chunk=chunk_size, summary=summary)
+            finally:
+                writer.close()
+    except imports.ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    except (DomainError, SQLAlchemyError, OSError) as error:
+        message = error.message if isinstance(error, DomainError) else str(error).splitlines()[0]
+        raise click.ClickException(f"import stopped ({summary.line()} before it): {message}") from None
+    click.echo(summary.line())
+    if summary.rejected:
+        click.echo(f"rejected lines are in {rejected_path}", err=True)
+
+
 def init_app(app) -> None:
     from .demo import demo_command
 
-    for group in (db, rules, keys_group, audit_group, points, redemptions_group, demo_command):
+    for group in (db, rules, keys_group, audit_group, points, redemptions_group, events_group, demo_command):
         app.cli.add_command(group)
 
 

@@ -1,0 +1,179 @@
+"""`make bench`: every benchmark of bench/ in one run, one table of ratios, on SQLite and on PostgreSQL.
+
+Rows (each a measurement and its baseline, both from this run):
+
+1. the ceiling of the stack: a Flask hello-world JSON endpoint and an
+   insert-one-row-and-commit endpoint (bench/ceiling.py), served like the service;
+2. POST /api/v1/events (one event, one award) against the insert ceiling (target ≥ 50%);
+3. GET /partner/v1/passes/{code} and a capture redemption against hello-world (target ≥ 60%);
+4. bulk: generated transactions through POST /api/v1/events/batch and through
+   `benefits events import`, against a plain executemany of the rows the service
+   wrote for them (target ≥ 25%);
+5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
+6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat).
+
+    .venv/bin/python bench/run.py [--scale 0.02] [--ledger-rows 10000000] [--seconds 8]
+                                  [--backends sqlite,postgresql] [--only http,bulk,points,rules,simulate]
+                                  [--json] [--out results.json]
+"""
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
+                    table, wrk_path)
+
+SECTIONS = ("http", "bulk", "points", "rules", "simulate")
+FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py"}
+FULL_EVENTS = 1_000_000
+DEFAULT_SCALE = 0.02
+FULL_LEDGER_ROWS = 10_000_000
+
+
+def foreign_rows(name: str, timeout: float, extra: list[str]) -> list[Row]:
+    """Run bench/<name>.py --json and turn each JSON row it prints into a row of the table."""
+    script = ROOT / FOREIGN[name]
+    if not script.exists():
+        return [Row("—", f"{FOREIGN[name]}", "n/a (not there yet)", "—", None, "n/a")]
+    log(f"running {FOREIGN[name]} --json {' '.join(extra)} ...")
+    try:
+        done = subprocess.run([sys.executable, str(script), "--json", *extra], cwd=ROOT, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [Row("—", FOREIGN[name], f"n/a (no answer within {timeout:.0f} s)", "—", None, "n/a")]
+    rows = []
+    for line in done.stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            rows.append(foreign_row(name, json.loads(line)))
+        except ValueError:
+            continue
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        rows.append(Row("—", FOREIGN[name], f"failed (exit {done.returncode}): {last[:120]}", "—", None, "n/a"))
+    return [row for row in rows if row is not None]
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def foreign_row(name: str, data: dict) -> Row | None:
+    """A row of another bench, shown as it states itself: value, baseline and ratio."""
+    if "ratio" not in data or data.get("ratio") is None:
+        return None  # a preparation step (e.g. storing customers), not a comparison
+    label_keys = ("bench", "step", "case", "what", "via", "name")
+    label = " ".join(str(data[k]) for k in label_keys if isinstance(data.get(k), str))
+    sizes = ", ".join(f"{_number(data[k])} {k}" for k in ("customers", "facts", "rules", "events", "calls")
+                      if isinstance(data.get(k), int) and not isinstance(data.get(k), bool))
+    if sizes:
+        label += f" ({sizes})"
+    value = next((f"{_number(data[k])} {unit}" for k, unit in (
+        ("seconds", "s"), ("per_second", "/s"), ("rps", "req/s"), ("us_per_call", "µs/call"),
+        ("ms", "ms")) if k in data), "")
+    baseline_value = next((f" {_number(data[k])} {unit}" for k, unit in (
+        ("baseline_seconds", "s"), ("baseline_per_second", "/s"), ("baseline_us_per_call", "µs/call"),
+        ("baseline_ms", "ms")) if k in data), "")
+    ratio = float(data["ratio"])
+    target = next((f"{k.removeprefix('target_')} {_number(v)}" if k != "target" else str(v)
+                   for k, v in data.items() if k.startswith("target")), "")
+    met = next((bool(data[k]) for k in ("met", "within_target", "ok") if isinstance(data.get(k), bool)), None)
+    return Row(str(data.get("backend", "—")), label or FOREIGN[name], value,
+               f"{data.get('baseline', 'baseline')}{baseline_value}", ratio, f"×{ratio:.2f}",
+               target, met, data=data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Every benchmark of bench/, one table of ratios.")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--seconds", type=float, default=8.0, help="wrk seconds per measurement (default 8)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds before each (default 2)")
+    parser.add_argument("--scale", type=float, default=DEFAULT_SCALE,
+                        help=f"bulk size as a share of {FULL_EVENTS:,} events for {FULL_EVENTS // 10:,} customers "
+                             f"(default {DEFAULT_SCALE}; 1 is the full size)")
+    parser.add_argument("--ledger-rows", type=int, default=FULL_LEDGER_ROWS,
+                        help=f"ledger rows of the large points case (default {FULL_LEDGER_ROWS:,})")
+    parser.add_argument("--foreign-timeout", type=float, default=900, help="seconds allowed to rules.py, simulate.py")
+    parser.add_argument("--rules-args", default="", help="extra arguments for bench/rules.py")
+    parser.add_argument("--simulate-args", default="", help="extra arguments for bench/simulate.py")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per row instead of the table")
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON to this file")
+    args = parser.parse_args()
+
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+    if not 0 < args.scale <= 1:
+        parser.error("--scale must be above 0 and at most 1")
+    if args.ledger_rows < 2000:
+        parser.error("--ledger-rows must be at least 2,000")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if set(backends) - {"sqlite", "postgresql"}:
+        parser.error("--backends takes sqlite and/or postgresql")
+    if "postgresql" in backends and not postgres_reachable():
+        log(f"PostgreSQL is not reachable at {POSTGRES_URL}: its rows are skipped")
+        backends.remove("postgresql")
+    if {"http", "points"} & set(sections):
+        wrk_path()
+
+    load = Load(seconds=args.seconds, warmup_seconds=args.warmup)
+    started = time.monotonic()
+    rows: list[Row] = []
+    for backend in backends:
+        if "http" in sections:
+            import latency
+            rows += latency.run(backend, load)
+        if "bulk" in sections:
+            import bulk
+            rows += bulk.run(backend, args.scale)
+        if "points" in sections:
+            import points
+            rows += points.run(backend, load, args.ledger_rows)
+    for name in ("rules", "simulate"):
+        if name in sections:
+            extra = (args.rules_args if name == "rules" else args.simulate_args).split()
+            if args.backends != "sqlite,postgresql" and "--backends" not in extra:
+                extra += ["--backends", ",".join(backends)]
+            rows += foreign_rows(name, args.foreign_timeout, extra)
+
+    elapsed = time.monotonic() - started
+    header = [
+        f"VIP Benefits benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}: "
+        f"{_cpus()} CPUs, Python {platform.python_version()}; took {elapsed / 60:.1f} min",
+        f"servers: {GUNICORN_TEXT}; load: {load.text()}",
+        f"bulk: {int(FULL_EVENTS * args.scale):,} events for {int(FULL_EVENTS * args.scale) // 10:,} customers "
+        f"(--scale {args.scale:g}); points: {args.ledger_rows:,} ledger rows against 1,000",
+    ]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.as_json(), ensure_ascii=False, default=str))
+    else:
+        print("\n".join(header) + "\n")
+        print(table(rows))
+    if args.out:
+        args.out.write_text(json.dumps({"header": header, "rows": [r.as_json() for r in rows]}, ensure_ascii=False,
+                                       indent=1, default=str))
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
