@@ -4,7 +4,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from factories import customer
+from benefits import create_app
+
+from factories import WEALTH, customer, pass_code, redeem
 
 EVENT = {"id": "e1", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
          "amount": "100", "category": "card_spend"}
@@ -114,3 +116,68 @@ def test_nul_character_in_a_field_is_422_naming_it(known, app, app_api):
 
 def test_nul_character_in_a_path_is_404(known, app_api):
     assert app_api.get("/api/v1/customers/c0%00").status_code == 404
+
+
+def mutating_routes(app) -> list[str]:
+    return sorted(f"{method} {rule.rule}" for rule in app.url_map.iter_rules()
+                  for method in rule.methods & {"POST", "PUT"})
+
+
+@pytest.fixture
+def anywhere(app, app_api, admin_api, partner_api):
+    """A caller and a concrete path for every mutating route, each naming something that exists."""
+    customer(app_api, "c1", **WEALTH)
+    app_api.post("/api/v1/events", json={**EVENT, "id": "e1"})
+    partner = partner_api("skyport", ["airport_lounge"])
+    redemption = redeem(partner, pass_code(app_api, "c1", ttl_seconds=3600))["id"]
+    values = {"customer_id": "c1", "reward_id": "extra-lounge", "event_id": "e1", "redemption_id": str(redemption),
+              "version": "1", "partner_id": "skyport"}
+    callers = {"/api/": app_api, "/partner/": partner, "/admin/": admin_api}
+
+    def target(route: str):
+        method, rule = route.split(" ")
+        path = rule
+        for name, value in values.items():
+            path = path.replace(f"<{name}>", value).replace(f"<int:{name}>", value)
+        assert "<" not in path, f"no value for a parameter of {rule}"
+        caller = next(c for prefix, c in callers.items() if rule.startswith(prefix))
+        return caller, method, path
+    return target
+
+
+def test_every_mutating_route_is_covered(app):
+    assert len(mutating_routes(app)) == 16
+
+
+RULE_UPLOAD = "POST /admin/v1/rule-versions"
+
+
+@pytest.mark.parametrize("route", mutating_routes(create_app(DATABASE_URL="sqlite://")))
+def test_every_mutating_route_answers_malformed_json_with_400_and_writes_nothing(app, anywhere, route):
+    """A rule document that does not parse is a 422 with its path, as every refused document is."""
+    caller, method, path = anywhere(route)
+    before = counts(app)
+    response = caller.open(method, path, data="{not json", content_type="application/json")
+    assert response.status_code == (422 if route == RULE_UPLOAD else 400), response.get_json()
+    assert response.get_json()["reason"]
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("route", mutating_routes(create_app(DATABASE_URL="sqlite://")))
+def test_every_mutating_route_answers_a_body_over_one_megabyte_with_413_and_writes_nothing(app, anywhere, route):
+    caller, method, path = anywhere(route)
+    before = counts(app)
+    response = caller.open(method, path, data=json.dumps({"pad": "x" * 1_100_000}), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["reason"] == "too_large"
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("route", mutating_routes(create_app(DATABASE_URL="sqlite://")))
+def test_every_mutating_route_answers_a_list_body_with_a_4xx_and_writes_nothing(app, anywhere, route):
+    caller, method, path = anywhere(route)
+    before = counts(app)
+    response = caller.open(method, path, json=[1, 2, 3])
+    assert 400 <= response.status_code < 500, response.get_json()
+    assert response.get_json()["message"]
+    assert counts(app) == before

@@ -1,5 +1,6 @@
 """Per-request context: the session, the calling key, the clock, the rules, and transactions."""
 import functools
+import json
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -7,6 +8,7 @@ from datetime import datetime, timezone
 from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import BadRequest
 
 from ..db import expect_writes
 from ..errors import DomainError, Forbidden, IdempotencyConflict, Invalid, Unauthenticated
@@ -112,12 +114,16 @@ def writes(view):
     A concurrent duplicate (a unique constraint hit at commit) is retried once:
     the second run sees what the first committed and answers as a replay.
     """
+    takes_body = _takes_body(view)
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         idem_key = request.headers.get("Idempotency-Key")
         if idem_key is not None and not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
             raise Invalid([{"path": "headers.Idempotency-Key",
                             "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"}])
+        if not takes_body:
+            _refuse_a_body()
         route = f"{request.method} {request.path}"
         digest = idempotency.request_hash(request.get_data()) if idem_key else None
         if request.method == "GET":  # a read that may write (a lazy re-evaluation)
@@ -171,6 +177,25 @@ def _with_idempotency_doc(view):
         manual["responses"] = {"409": {"description": "`idempotency_conflict`: this Idempotency-Key was used "
                                                       "with another body"}}
     return Blueprint.doc(**manual)(view)
+
+
+def _takes_body(view) -> bool:
+    doc = view.__dict__.get("_apidoc", {})
+    locations = {p.get("in") for p in doc.get("arguments", {}).get("parameters", []) if isinstance(p, dict)}
+    return "json" in locations or "requestBody" in doc.get("manual_doc", {})
+
+
+def _refuse_a_body() -> None:
+    """Approve, activate, confirm, cancel and redeem take no body, or ``{}``; anything else is refused."""
+    data = request.get_data()
+    if not data.strip():
+        return
+    try:
+        body = json.loads(data)
+    except ValueError:
+        raise BadRequest("The body is not valid JSON.") from None
+    if body != {}:
+        raise Invalid([{"path": "json", "message": "this request takes no body, or {}"}])
 
 
 def _retryable(error) -> bool:

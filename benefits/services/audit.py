@@ -67,6 +67,14 @@ def digest(prev_hash: str, row: dict) -> str:
 
 
 def seal(session: Session) -> None:
+    """Chain the transaction's audit rows, once, at its outermost commit.
+
+    SQLAlchemy also calls this when a savepoint is released; its rows wait for
+    the outermost commit (or go with a rollback), so a batch of events takes
+    the chain's tip once, not once per event.
+    """
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
