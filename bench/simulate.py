@@ -16,12 +16,9 @@ The ratio is the price of reading customers, comparing and answering.
 """
 import argparse
 import json
-import os
 import random
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -32,8 +29,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import POSTGRES_URL, Database, postgres_reachable  # noqa: E402
+
 from benefits import create_app  # noqa: E402
-from benefits.cli import upgrade  # noqa: E402
 from benefits.db import expect_writes  # noqa: E402
 from benefits.models import Customer  # noqa: E402
 from benefits.rules.engine import Ruleset  # noqa: E402
@@ -41,9 +39,6 @@ from benefits.rules.program import fact  # noqa: E402
 from benefits.services import audit, customers, keys, rule_versions, simulation  # noqa: E402
 
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
-POSTGRES_URL = os.environ.get("BENEFITS_BENCH_POSTGRES_URL",
-                              os.environ.get("BENEFITS_TEST_POSTGRES_URL",
-                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 TARGET_SECONDS = 60
 CALL = simulation.MAX_CUSTOMERS
 INSERT_CHUNK = 10_000
@@ -73,44 +68,6 @@ def customer_rows(n: int, now: datetime, seed: int = 7):
             "aum_growth_3m": round(rng.uniform(-0.3, 0.6), 4) if rng.random() < 0.7 else None,
             "signals": [], "balance": 0, "created_at": now, "updated_at": now,
         }
-
-
-class Database:
-    """A fresh, migrated database: an SQLite file or a PostgreSQL schema, removed afterwards."""
-
-    def __init__(self, backend: str):
-        self.backend = backend
-        self.schema = None
-        if backend == "sqlite":
-            self.directory = tempfile.TemporaryDirectory(prefix="bench-simulate-")
-            self.url = f"sqlite:///{self.directory.name}/benefits.db"
-        else:
-            self.schema = f"bench_simulate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            self.admin = sa.create_engine(POSTGRES_URL)
-            with self.admin.begin() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{self.schema}"'))
-            url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={self.schema}"})
-            self.url = url.render_as_string(hide_password=False)
-        upgrade(self.url)
-
-    def close(self) -> None:
-        if self.schema:
-            with self.admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{self.schema}" CASCADE'))
-            self.admin.dispose()
-        else:
-            self.directory.cleanup()
-
-
-def postgres_reachable() -> bool:
-    try:
-        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: not reachable
-        return False
 
 
 def add(total: dict, summary: dict) -> None:
@@ -181,7 +138,7 @@ def raw_engine(app, proposed: int, active: int, now: datetime) -> float:
 
 
 def run(backend: str, n: int, ways: list[str], emit) -> None:
-    database = Database(backend)
+    database = Database(backend, "bench_simulate")
     now = datetime.now(timezone.utc)
     app = create_app(DATABASE_URL=database.url)
     extension = app.extensions["benefits"]
