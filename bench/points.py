@@ -10,6 +10,7 @@ so the second measurement differs from the first only in the ledger's size:
 the balance is a stored column, and the route should not notice.
 """
 import io
+import os
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -125,6 +126,11 @@ def ledger_rows(url: str) -> int:
         engine.dispose()
 
 
+def best_of_two(url: str, load, args):
+    """The faster of two measurements: on two shared cores one run in a few is halved by interference."""
+    return max((measure(url, load, script=LUA_GET_CUSTOMERS, args=args) for _ in range(2)), key=lambda m: m.rps)
+
+
 def run(backend: str, load, total_rows: int) -> list[Row]:
     now = datetime.now(timezone.utc)
     with Database(backend, "bench_points") as db:
@@ -132,7 +138,7 @@ def run(backend: str, load, total_rows: int) -> list[Row]:
         key = prepare(db.url, now)
         args = ("pt", key, CUSTOMERS, "/api/v1/customers/l", "/points")
         with serve("wsgi:app", db.env(), log_path=db.path / "server.log", ready_path="/readyz") as server:
-            small = measure(server.url, load, script=LUA_GET_CUSTOMERS, args=args)
+            small = best_of_two(server.url, load, args)
         small_rows = ledger_rows(db.url)
         log(f"[{backend}] points: loading {total_rows - small_rows:,} more ledger rows ...")
         started = time.perf_counter()
@@ -142,10 +148,11 @@ def run(backend: str, load, total_rows: int) -> list[Row]:
         else:
             load_sqlite(db.url.removeprefix("sqlite:///"), total_rows - small_rows, start)
         load_seconds = time.perf_counter() - started
+        os.sync()  # the gigabyte just written goes to disk now, not during the measurement
         large_rows = ledger_rows(db.url)
         log(f"[{backend}] points: {large_rows:,} ledger rows loaded in {load_seconds:.0f} s; measuring again")
         with serve("wsgi:app", db.env(), log_path=db.path / "server.log", ready_path="/readyz") as server:
-            large = measure(server.url, load, script=LUA_GET_CUSTOMERS, args=args)
+            large = best_of_two(server.url, load, args)
     ratio, text = share(large.rps, small.rps)
     p99 = large.p99_ms / small.p99_ms if small.p99_ms else None
     label = f"GET /api/v1/customers/{{id}}/points, {large_rows:,} ledger rows"

@@ -114,7 +114,7 @@ def writes(view):
     A concurrent duplicate (a unique constraint hit at commit) is retried once:
     the second run sees what the first committed and answers as a replay.
     """
-    takes_body = _takes_body(view)
+    refuses_body = view.__name__ != "get" and not _takes_body(view)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -122,7 +122,7 @@ def writes(view):
         if idem_key is not None and not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
             raise Invalid([{"path": "headers.Idempotency-Key",
                             "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"}])
-        if not takes_body:
+        if refuses_body:
             _refuse_a_body()
         route = f"{request.method} {request.path}"
         digest = idempotency.request_hash(request.get_data()) if idem_key else None
