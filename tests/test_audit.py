@@ -126,3 +126,16 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(history, app):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with engine.begin() as connection:
                 connection.execute(sa.text(statement))
+
+
+def test_a_batch_audits_each_recorded_event_once_and_a_refused_one_not_at_all(app_api, admin_api):
+    customer(app_api, "c1", aum=700000)
+    body = {"type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00", "amount": "1000",
+            "category": "card_spend"}
+    results = app_api.post("/api/v1/events/batch", json={"events": [
+        {**body, "id": "b-1", "customer_id": "c1"}, {**body, "id": "b-2", "customer_id": "nobody"},
+        {**body, "id": "b-3", "customer_id": "c1"}]}).get_json()["results"]
+    assert [r["status"] for r in results] == ["created", "error", "created"]
+    earned = admin_api.get("/admin/v1/audit?action=points.earned").get_json()["items"]
+    assert sorted(row["after"]["event_id"] for row in earned) == ["b-1", "b-3"]
+    assert verify(admin_api)["ok"] is True
