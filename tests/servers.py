@@ -8,6 +8,7 @@ operator would. ``Server`` runs gunicorn (gthread workers) on a free loopback
 port in its own process group, so that ``kill()`` can SIGKILL the master and
 every worker at once; every test stops what it starts in a ``finally``.
 ``Client`` is a small keep-alive HTTP/JSON client for one thread.
+``served(backend, tmp_path)`` puts the four together for a test.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from benefits.db import make_engine
 from conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,3 +210,28 @@ class Client:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+@dataclass
+class Served:
+    keys: dict[str, str]
+    server: Server
+    engine: sa.Engine
+
+
+@contextmanager
+def served(backend: str, tmp_path: Path):
+    """A prepared database, a started server and an engine on the database; the server's log on failure."""
+    with database(backend, tmp_path) as url:
+        keys = prepare(url)
+        server = Server(url, tmp_path / "gunicorn.log")
+        engine = make_engine(url)
+        try:
+            server.start()
+            yield Served(keys, server, engine)
+        except BaseException:
+            print(server.log_tail())
+            raise
+        finally:
+            server.stop()
+            engine.dispose()

@@ -29,9 +29,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from benefits.db import make_engine
 from conftest import BACKENDS, check_invariants
-from servers import Client, Server, database, prepare
+from servers import Client, served
 
 pytestmark = pytest.mark.slow
 
@@ -202,69 +201,59 @@ def check_writes_are_there(engine, writes: list[Write], *, only_acknowledged: bo
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_mid_load_loses_nothing_acknowledged_and_retries_apply_once(backend, tmp_path, capsys):
-    with database(backend, tmp_path) as url:
-        keys = prepare(url)
-        server = Server(url, tmp_path / "gunicorn.log")
-        engine = make_engine(url)
-        try:
-            server.start()
-            seed_customers(Client(server.address, keys["app"]))
-            load = Load(server.address, keys["app"], seed=7)
-            threads = [threading.Thread(target=load.client_loop, daemon=True) for _ in range(CLIENTS)]
-            started = time.monotonic()
-            for thread in threads:
-                thread.start()
-            while load.acknowledged < KILL_AFTER_ACKNOWLEDGED and time.monotonic() - started < KILL_AFTER_SECONDS:
-                time.sleep(0.01)
-            server.kill()  # mid-load: the clients are still sending
-            load.stop.set()
-            for thread in threads:
-                thread.join(timeout=120)
-            assert not any(thread.is_alive() for thread in threads), "a client thread did not stop"
+    with served(backend, tmp_path) as run:
+        keys, server, engine = run.keys, run.server, run.engine
+        seed_customers(Client(server.address, keys["app"]))
+        load = Load(server.address, keys["app"], seed=7)
+        threads = [threading.Thread(target=load.client_loop, daemon=True) for _ in range(CLIENTS)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        while load.acknowledged < KILL_AFTER_ACKNOWLEDGED and time.monotonic() - started < KILL_AFTER_SECONDS:
+            time.sleep(0.01)
+        server.kill()  # mid-load: the clients are still sending
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "a client thread did not stop"
 
-            writes = load.writes
-            answered = Counter(w.status for w in writes)
-            unexpected = [w for w in writes if w.status is not None and not w.acknowledged]
-            assert unexpected == [], f"answers other than 2xx before the kill: {unexpected[:5]}"
-            acknowledged = [w for w in writes if w.acknowledged]
-            lost_in_flight = [w for w in writes if w.status is None]
-            assert len(acknowledged) >= 100, f"too few writes were answered to prove anything: {answered}"
-            assert lost_in_flight, "the kill answered every request: it did not happen mid-load"
+        writes = load.writes
+        answered = Counter(w.status for w in writes)
+        unexpected = [w for w in writes if w.status is not None and not w.acknowledged]
+        assert unexpected == [], f"answers other than 2xx before the kill: {unexpected[:5]}"
+        acknowledged = [w for w in writes if w.acknowledged]
+        lost_in_flight = [w for w in writes if w.status is None]
+        assert len(acknowledged) >= 100, f"too few writes were answered to prove anything: {answered}"
+        assert lost_in_flight, "the kill answered every request: it did not happen mid-load"
 
-            server.start()
-            admin = Client(server.address, keys["admin"])
+        server.start()
+        admin = Client(server.address, keys["admin"])
 
-            # nothing acknowledged is lost, the invariants hold
-            check_writes_are_there(engine, writes, only_acknowledged=True)
-            check_invariants(engine)
-            status, verified = admin.request("GET", "/admin/v1/audit/verify")
-            assert status == 200 and verified["ok"] is True, verified
+        # nothing acknowledged is lost, the invariants hold
+        check_writes_are_there(engine, writes, only_acknowledged=True)
+        check_invariants(engine)
+        status, verified = admin.request("GET", "/admin/v1/audit/verify")
+        assert status == 200 and verified["ok"] is True, verified
 
-            # every write retried with its Idempotency-Key completes, and an answered one answers as before
-            retry_all(server.address, keys["app"], writes)
-            failed = [(w, w.retries[-1]) for w in writes if not 200 <= w.retries[-1][0] < 300]
-            assert failed == [], f"retries refused: {failed[:5]}"
-            changed = [(w, w.retries[-1]) for w in acknowledged if w.retries[-1] != (w.status, w.answer)]
-            assert changed == [], f"retries answered otherwise than the first time: {changed[:5]}"
-            check_writes_are_there(engine, writes, only_acknowledged=False)
-            check_invariants(engine)
+        # every write retried with its Idempotency-Key completes, and an answered one answers as before
+        retry_all(server.address, keys["app"], writes)
+        failed = [(w, w.retries[-1]) for w in writes if not 200 <= w.retries[-1][0] < 300]
+        assert failed == [], f"retries refused: {failed[:5]}"
+        changed = [(w, w.retries[-1]) for w in acknowledged if w.retries[-1] != (w.status, w.answer)]
+        assert changed == [], f"retries answered otherwise than the first time: {changed[:5]}"
+        check_writes_are_there(engine, writes, only_acknowledged=False)
+        check_invariants(engine)
 
-            # a second round changes nothing and answers the same
-            before = ledger_state(engine)
-            retry_all(server.address, keys["app"], writes)
-            assert ledger_state(engine) == before
-            changed = [w for w in writes if w.retries[-1] != w.retries[-2]]
-            assert changed == [], f"a second retry answered otherwise: {changed[:5]}"
-            status, verified = admin.request("GET", "/admin/v1/audit/verify")
-            assert status == 200 and verified["ok"] is True, verified
-            with capsys.disabled():
-                kinds = Counter(w.kind for w in acknowledged)
-                print(f"\ncrash safety [{backend}]: {len(writes)} writes sent, {len(acknowledged)} answered 2xx "
-                      f"before SIGKILL ({dict(kinds)}), {len(lost_in_flight)} in flight; all retried twice; "
-                      f"audit rows {before['audit']}, ledger entries {before['entries']}")
-        except BaseException:
-            print(server.log_tail())
-            raise
-        finally:
-            server.stop()
-            engine.dispose()
+        # a second round changes nothing and answers the same
+        before = ledger_state(engine)
+        retry_all(server.address, keys["app"], writes)
+        assert ledger_state(engine) == before
+        changed = [w for w in writes if w.retries[-1] != w.retries[-2]]
+        assert changed == [], f"a second retry answered otherwise: {changed[:5]}"
+        status, verified = admin.request("GET", "/admin/v1/audit/verify")
+        assert status == 200 and verified["ok"] is True, verified
+        with capsys.disabled():
+            kinds = Counter(w.kind for w in acknowledged)
+            print(f"\ncrash safety [{backend}]: {len(writes)} writes sent, {len(acknowledged)} answered 2xx "
+                  f"before SIGKILL ({dict(kinds)}), {len(lost_in_flight)} in flight; all retried twice; "
+                  f"audit rows {before['audit']}, ledger entries {before['entries']}")

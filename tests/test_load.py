@@ -3,9 +3,8 @@
 A real gunicorn (two gthread workers of four threads, as `make run` starts
 it) on an SQLite file and on a PostgreSQL schema. Closed-loop client threads
 (each sends its next request when the last one is answered, so the rate is
-what the server sustains) mix events, customer reads, points, ledger pages
-and, when the OpenAPI document has the partner routes, pass issues, pass
-look-ups and two-phase redemptions (hold, then confirm or cancel) of an
+what the server sustains) mix events, customer reads, points, ledger pages,
+pass issues, pass look-ups and two-phase redemptions (hold, then confirm or cancel) of an
 unlimited benefit. The test stops by itself after BENEFITS_LOAD_SECONDS
 (default 60). It asserts no error at all (every answer the one expected:
 no 5xx, no 4xx, no connection error) and the invariants afterwards; it
@@ -26,9 +25,8 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from benefits.db import make_engine
 from conftest import BACKENDS, check_invariants
-from servers import Client, Server, database, prepare
+from servers import Client, served
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +43,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Traffic:
-    def __init__(self, address, keys: dict, partner_key: str | None, deadline: float):
+    def __init__(self, address, keys: dict, partner_key: str, deadline: float):
         self.address, self.keys, self.partner_key, self.deadline = address, keys, partner_key, deadline
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: list[tuple] = []
         self.events_created = 0
-        mix = dict(MIX) if partner_key else {k: v for k, v in MIX.items() if k not in ("pass_lookup", "redemption")}
-        self.kinds, self.weights = list(mix), list(mix.values())
+        self.kinds, self.weights = list(MIX), list(MIX.values())
 
     def call(self, client: Client, kind: str, method: str, path: str, expected: int, body=None):
         started = time.perf_counter()
@@ -70,7 +67,7 @@ class Traffic:
     def run(self, number: int) -> None:
         rng = random.Random(number)
         app = Client(self.address, self.keys["app"])
-        partner = Client(self.address, self.partner_key) if self.partner_key else None
+        partner = Client(self.address, self.partner_key)
         passes: dict[str, str] = {}
         cursors: dict[str, str | None] = {}
         sequence = 0
@@ -119,11 +116,10 @@ class Traffic:
                                       f"/partner/v1/redemptions/{held['id']}/{action}", 200, {})
         finally:
             app.close()
-            if partner:
-                partner.close()
+            partner.close()
 
 
-def setup_programme(address, keys: dict, partner_routes: bool) -> str | None:
+def setup_programme(address, keys: dict) -> str:
     app = Client(address, keys["app"])
     for i in range(CUSTOMERS):
         aum = 8_000_000 if i % 3 == 0 else (900_000 if i % 3 == 1 else 60_000)
@@ -131,8 +127,6 @@ def setup_programme(address, keys: dict, partner_routes: bool) -> str | None:
                                      {"name": "赵六", "aum": aum, "tags": []})
         assert status == 201, answer
     app.close()
-    if not partner_routes:
-        return None
     admin = Client(address, keys["admin"])
     status, answer = admin.request("POST", "/admin/v1/partners", {"id": "load-hospital", "name": "Load General",
                                                                   "kind": "hospital", "benefits": [BENEFIT]})
@@ -166,53 +160,37 @@ def format_table(figures: dict) -> str:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mixed_load_has_no_error_and_keeps_the_invariants(backend, tmp_path, capsys):
-    with database(backend, tmp_path) as url:
-        keys = prepare(url)
-        server = Server(url, tmp_path / "gunicorn.log")
-        engine = make_engine(url)
-        try:
-            server.start()
-            status, spec = Client(server.address).request("GET", "/openapi.json")
-            assert status == 200
-            partner_routes = {"/partner/v1/passes/{code}", "/partner/v1/redemptions"} <= set(spec["paths"])
-            partner_key = setup_programme(server.address, keys, partner_routes)
+    with served(backend, tmp_path) as run:
+        keys, server, engine = run.keys, run.server, run.engine
+        partner_key = setup_programme(server.address, keys)
+        started = time.monotonic()
+        traffic = Traffic(server.address, keys, partner_key, deadline=started + SECONDS)
+        threads = [threading.Thread(target=traffic.run, args=(n,), daemon=True) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=SECONDS + 120)
+        assert not any(thread.is_alive() for thread in threads), "a client did not stop"
+        seconds = time.monotonic() - started
 
-            started = time.monotonic()
-            traffic = Traffic(server.address, keys, partner_key, deadline=started + SECONDS)
-            threads = [threading.Thread(target=traffic.run, args=(n,), daemon=True) for n in range(CLIENTS)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=SECONDS + 120)
-            assert not any(thread.is_alive() for thread in threads), "a client did not stop"
-            seconds = time.monotonic() - started
+        figures = report(backend, traffic, seconds)
+        with capsys.disabled():
+            print("\n" + format_table(figures))
+        if os.environ.get("BENEFITS_LOAD_REPORT"):
+            with open(os.environ["BENEFITS_LOAD_REPORT"], "a", encoding="utf-8") as out:
+                out.write(json.dumps(figures) + "\n")
 
-            figures = report(backend, traffic, seconds)
-            with capsys.disabled():
-                print("\n" + format_table(figures))
-            if os.environ.get("BENEFITS_LOAD_REPORT"):
-                with open(os.environ["BENEFITS_LOAD_REPORT"], "a", encoding="utf-8") as out:
-                    out.write(json.dumps(figures) + "\n")
+        assert traffic.errors == [], f"{len(traffic.errors)} errors, the first: {traffic.errors[:5]}"
+        assert traffic.events_created > 0 and sum(map(len, traffic.latencies.values())) > 0
+        assert traffic.latencies["redemption_hold"], "no redemption was tried"
 
-            assert traffic.errors == [], f"{len(traffic.errors)} errors, the first: {traffic.errors[:5]}"
-            assert traffic.events_created > 0 and sum(map(len, traffic.latencies.values())) > 0
-            if partner_routes:
-                assert traffic.latencies["redemption_hold"], "no redemption was tried"
-
-            # invariants afterwards: the ledger, the lots, the audit chain; every event recorded once
-            check_invariants(engine)
-            status, verified = Client(server.address, keys["admin"]).request("GET", "/admin/v1/audit/verify")
-            assert status == 200 and verified["ok"] is True, verified
-            with engine.connect() as connection:
-                events = connection.execute(sa.text("SELECT COUNT(*) FROM events")).scalar_one()
-                assert events == traffic.events_created
-                if partner_routes:
-                    open_holds = connection.execute(sa.text(
-                        "SELECT COUNT(*) FROM redemptions WHERE status = 'held'")).scalar_one()
-                    assert open_holds == 0, "every hold was confirmed or cancelled"
-        except BaseException:
-            print(server.log_tail())
-            raise
-        finally:
-            server.stop()
-            engine.dispose()
+        # invariants afterwards: the ledger, the lots, the audit chain; every event recorded once
+        check_invariants(engine)
+        status, verified = Client(server.address, keys["admin"]).request("GET", "/admin/v1/audit/verify")
+        assert status == 200 and verified["ok"] is True, verified
+        with engine.connect() as connection:
+            events = connection.execute(sa.text("SELECT COUNT(*) FROM events")).scalar_one()
+            assert events == traffic.events_created
+            open_holds = connection.execute(sa.text(
+                "SELECT COUNT(*) FROM redemptions WHERE status = 'held'")).scalar_one()
+            assert open_holds == 0, "every hold was confirmed or cancelled"
