@@ -1,4 +1,6 @@
 """Validation: a bad rule document is refused as a whole, every problem listed by its path."""
+import json
+
 import pytest
 
 from benefits.errors import RuleDocumentInvalid
@@ -182,3 +184,12 @@ def test_the_published_schema_describes_the_language():
     assert RULE_SCHEMA["properties"]["schema"]["const"] == "benefits/v1"
     assert set(RULE_SCHEMA["required"]) >= {"schema", "program", "timezone", "currency", "catalog", "tiers"}
     assert "condition" in RULE_SCHEMA["$defs"]
+
+
+def test_a_nul_character_anywhere_is_refused_with_its_path():
+    doc = document()
+    doc["catalog"]["hotel_night"]["name"] = "Hotel\x00night"
+    with pytest.raises(RuleDocumentInvalid) as refused:
+        load_document(json.dumps(doc), "json")
+    assert refused.value.errors == [{"path": "document.catalog.hotel_night.name",
+                                     "message": "must not contain NUL characters"}]

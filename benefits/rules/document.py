@@ -104,9 +104,13 @@ def _check_shape(document) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     _refuse(f"has a key that is not a string ({key!r})", path)
+                if "\x00" in key:
+                    _refuse("has a key with a NUL character", path)
                 stack.append((item, f"{path}.{key}", depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str) and "\x00" in value:
+            _refuse("must not contain NUL characters", path)
         elif isinstance(value, float) and not math.isfinite(value):
             _refuse("must be a finite number", path)
         elif not isinstance(value, (str, int, float, bool, type(None))):
