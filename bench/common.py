@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benefits.cli import upgrade  # noqa: E402
+from benefits.db import reachable  # noqa: E402
 
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
 POSTGRES_URL = os.environ.get("BENEFITS_BENCH_POSTGRES_URL",
@@ -44,14 +45,7 @@ def log(message: str) -> None:
 
 
 def postgres_reachable() -> bool:
-    try:
-        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: not reachable
-        return False
+    return reachable(POSTGRES_URL)
 
 
 class Database:
@@ -256,11 +250,44 @@ def lua_string_list(values) -> str:
     return "{" + ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
+def seed(app, now, *, key_name: str, customers: dict[str, tuple[int, "Decimal"]]) -> str:
+    """The default programme, active; an app key (returned); ``{prefix: (count, aum)}`` customers
+    ``<prefix>00000``, ``<prefix>00001``..., written through the services."""
+    from benefits import db
+    from benefits.services import audit, customers as customer_service, keys, rule_versions
+    from benefits.services.profiles import CustomerProfile
+
+    extension = app.extensions["benefits"]
+    db.run(extension.sessions, lambda s: rule_versions.bootstrap(s, DEFAULT_RULES.read_bytes(), "yaml",
+                                                                activate_it=True, now=now))
+
+    def write(session):
+        with extension.programs.active(session) as program:
+            _, key = keys.create_key(session, role="app", name=key_name, actor=audit.SYSTEM, now=now)
+            for prefix, (count, aum) in customers.items():
+                for i in range(count):
+                    customer_service.upsert(session, program, f"{prefix}{i:05d}", CustomerProfile("张三", aum),
+                                            actor=audit.SYSTEM, now=now)
+            return key
+
+    return db.run(extension.sessions, write)
+
+
 LUA_THREAD_IDS = """
 local next_thread = 0
 function setup(thread)
   thread:set("tid", next_thread)
   next_thread = next_thread + 1
+end
+"""
+
+LUA_POST_INIT = """
+function init(args)
+  n = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. args[2]
+  start(args)
 end
 """
 

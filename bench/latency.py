@@ -10,12 +10,13 @@ so every capture redemption succeeds however many the run makes.
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from common import (DEFAULT_RULES, GUNICORN_TEXT, LUA_THREAD_IDS, ROOT, Database, Load, Row, log, lua_string_list,
-                    measure, rate, serve, share)
+from common import (GUNICORN_TEXT, LUA_POST_INIT, LUA_THREAD_IDS, ROOT, Database, Load, Row, log, lua_string_list,
+                    measure, rate, seed, serve, share)
 
-from benefits import create_app
-from benefits.services import audit, customers, keys, rule_versions
-from benefits.services.customers import Rules
+from benefits import create_app, db
+from benefits.models import PartnerKind
+from benefits.services import audit, keys, partners, passes
+from benefits.services.partners import NewPartner
 
 import ceiling
 
@@ -38,13 +39,9 @@ function request()
 end
 """
 
-LUA_EVENTS = LUA_THREAD_IDS + """
-function init(args)
+LUA_EVENTS = LUA_THREAD_IDS + LUA_POST_INIT + """
+function start(args)
   run, customers, occurred = args[1], tonumber(args[3]), args[4]
-  n = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. args[2]
 end
 function request()
   n = n + 1
@@ -67,13 +64,9 @@ function request()
 end
 """
 
-LUA_CAPTURE = LUA_THREAD_IDS + """
+LUA_CAPTURE = LUA_THREAD_IDS + LUA_POST_INIT + """
 codes = %(codes)s
-function init(args)
-  n = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. args[2]
+function start(args)
 end
 function request()
   n = n + 1
@@ -101,39 +94,28 @@ def prepare(url: str, now: datetime) -> dict:
     ceiling.create_table(url)
     app = create_app(DATABASE_URL=url, SECRET_KEY="unused")
     extension = app.extensions["benefits"]
+
+    def partner(session):
+        with extension.programs.active(session) as program:
+            return _partner(session, program, now)
+
     try:
-        with extension.sessions() as session:
-            version = rule_versions.bootstrap(session, DEFAULT_RULES.read_bytes(), "yaml", activate_it=True, now=now)
-            session.commit()
-            rules = Rules(version.id, extension.programs.get(session, version.id))
-            _, app_key = keys.create_key(session, role="app", name="bench-app", actor=audit.SYSTEM, now=now)
-            for i in range(EVENT_CUSTOMERS):
-                customers.upsert(session, rules, f"m{i:05d}", {"name": "张三", "aum": Decimal(80_000)},
-                                 actor=audit.SYSTEM, now=now)
-            for i in range(PASS_CUSTOMERS):
-                customers.upsert(session, rules, f"p{i:05d}", {"name": "王建国", "aum": Decimal(8_000_000)},
-                                 actor=audit.SYSTEM, now=now)
-            session.commit()
-            partner_key, codes = _partner(session, rules, now)
-            session.commit()
+        app_key = seed(app, now, key_name="bench-app", customers={"m": (EVENT_CUSTOMERS, Decimal(80_000)),
+                                                                  "p": (PASS_CUSTOMERS, Decimal(8_000_000))})
+        partner_key, codes = db.run(extension.sessions, partner)
     finally:
         extension.engine.dispose()
     return {"app_key": app_key, "partner_key": partner_key, "codes": codes}
 
 
-def _partner(session, rules, now):
-    """A partner, its key and a pass per private customer; (None, None) while the partner services are missing."""
-    try:
-        from benefits.services import partners, passes
-        create_partner, issue = partners.create, passes.issue
-    except (ImportError, AttributeError):
-        return None, None
-    create_partner(session, rules, {"id": "bench-hospital", "name": "Bench Hospital", "kind": "hospital",
-                                    "benefits": PARTNER_BENEFITS}, actor=audit.SYSTEM, now=now)
+def _partner(session, program, now):
+    """A partner, its key and a pass per private customer."""
+    partners.create(session, program, NewPartner("bench-hospital", "Bench Hospital", PartnerKind.HOSPITAL,
+                                                 tuple(PARTNER_BENEFITS)), actor=audit.SYSTEM, now=now)
     _, partner_key = keys.create_key(session, role="partner", name="bench-desk", partner_id="bench-hospital",
                                      actor=audit.SYSTEM, now=now)
-    codes = [issue(session, rules, f"p{i:05d}", benefit=None, ttl_seconds=PASS_TTL_SECONDS, actor=audit.SYSTEM,
-                   now=now)[0] for i in range(PASS_CUSTOMERS)]
+    codes = [passes.issue(session, program, f"p{i:05d}", benefit=None, ttl_seconds=PASS_TTL_SECONDS,
+                          actor=audit.SYSTEM, now=now)[0] for i in range(PASS_CUSTOMERS)]
     return partner_key, codes
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_RULES, Database, log, postgres_reachable  # noqa: E402
+from common import Database, log, postgres_reachable, seed  # noqa: E402
 
-from benefits import create_app  # noqa: E402
-from benefits.services import audit, customers, events, keys, rule_versions  # noqa: E402
-from benefits.services.customers import Rules  # noqa: E402
+from benefits import create_app, db  # noqa: E402
+from benefits.schemas.events import EventIn  # noqa: E402
+from benefits.services import audit, customers, events, tiers  # noqa: E402
 
 CUSTOMERS = 1000
 
@@ -61,7 +61,7 @@ class Phases:
         self.wrap(context.keys, "authenticate", "  authenticate the key (1 SELECT)")
         self.wrap(events, "record", "  events.record")
         self.wrap(customers, "lock", "    customers.lock (SELECT ... FOR UPDATE)")
-        self.wrap(customers, "refresh", "    customers.refresh")
+        self.wrap(tiers, "refresh", "    tiers.refresh")
         self.wrap(program.Program, "earn", "    Program.earn (durable_rules)")
         self.wrap(events, "_within_cap", "    _within_cap (cap usage SELECT)")
         self.wrap(ledger, "earn", "    ledger.earn (lot INSERT + flush, entry, audit row)")
@@ -80,17 +80,7 @@ class Phases:
 
 
 def prepare(app, now):
-    extension = app.extensions["benefits"]
-    with extension.sessions() as session:
-        version = rule_versions.bootstrap(session, DEFAULT_RULES.read_bytes(), "yaml", activate_it=True, now=now)
-        session.commit()
-        rules = Rules(version.id, extension.programs.get(session, version.id))
-        _, key = keys.create_key(session, role="app", name="profile", actor=audit.SYSTEM, now=now)
-        for i in range(CUSTOMERS):
-            customers.upsert(session, rules, f"m{i:05d}", {"name": "张三", "aum": Decimal(80_000)},
-                             actor=audit.SYSTEM, now=now)
-        session.commit()
-    return key
+    return seed(app, now, key_name="profile", customers={"m": (CUSTOMERS, Decimal(80_000))})
 
 
 def body(i: int, occurred: str) -> dict:
@@ -135,17 +125,15 @@ def main() -> int:
 
         def batch(lo, hi):
             for start in range(lo, hi, 1000):
-                with extension.sessions() as session:
-                    version, program = extension.programs.active(session)
-                    results = events.record_batch(session, Rules(version, program),
-                                                  [events_body(i) for i in range(start, min(hi, start + 1000))],
-                                                  actor=audit.SYSTEM, now=datetime.now(timezone.utc))
-                    session.commit()
-                assert all(r["status"] == "created" for r in results), results[:3]
+                chunk = [EventIn().load(body(i, occurred)) for i in range(start, min(hi, start + 1000))]
 
-        def events_body(i):
-            from benefits.api.app.events import EventIn
-            return EventIn().load(body(i, occurred))
+                def record(session):
+                    with extension.programs.active(session) as program:
+                        return events.record_batch(session, program, chunk, actor=audit.SYSTEM,
+                                                   now=datetime.now(timezone.utc))
+
+                results = db.run(extension.sessions, record)
+                assert all(r["status"] == "created" for r in results), results[:3]
 
         work = single if args.path == "single" else batch
         work(10_000_000, 10_000_000 + min(200, args.n))  # warm-up: compile, caches, connections

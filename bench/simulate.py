@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 from common import POSTGRES_URL, Database, postgres_reachable  # noqa: E402
 
 from benefits import create_app  # noqa: E402
-from benefits.db import expect_writes  # noqa: E402
+from benefits import db  # noqa: E402
 from benefits.models import Customer  # noqa: E402
 from benefits.rules.engine import Ruleset  # noqa: E402
 from benefits.rules.program import fact  # noqa: E402
-from benefits.services import audit, customers, keys, rule_versions, simulation  # noqa: E402
+from benefits.services import audit, keys, rule_versions, simulation  # noqa: E402
+from benefits.services.profiles import rule_fields  # noqa: E402
 
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
 TARGET_SECONDS = 60
@@ -81,12 +82,10 @@ def add(total: dict, summary: dict) -> None:
 def via_service(app, proposed: int, active: int, now: datetime) -> tuple[float, dict, int]:
     programs, sessions = app.extensions["benefits"].programs, app.extensions["benefits"].sessions
     total, calls, cursor = {}, 0, None
-    expect_writes(False)  # a simulation only reads
     started = time.perf_counter()
     while True:
-        with sessions() as session:
-            answer = simulation.simulate(session, programs, proposed, active_version=active, now=now,
-                                         every=True, cursor=cursor)
+        answer = db.run(sessions, lambda s: simulation.simulate(s, programs, proposed, active_version=active,
+                                                                now=now, every=True, cursor=cursor), write=False)
         add(total, answer["summary"])
         calls += 1
         cursor = answer["next_cursor"]
@@ -118,12 +117,11 @@ def raw_engine(app, proposed: int, active: int, now: datetime) -> float:
         stored = list(session.execute(sa.select(Customer)).scalars())
         sides = []
         for version in (active, proposed):
-            program = extension.programs.get(session, version)
-            rules = customers.Rules(version, program)
-            definitions = program.definitions()
-            sides.append((program.tier_ids, Ruleset(f"raw{version}.tiers", definitions["tiers"]),
-                          Ruleset(f"raw{version}.profile", definitions["profile"]),
-                          [fact(customers.profile(c, rules, now, with_tier=False)) for c in stored]))
+            with extension.programs.lease(session, version) as program:
+                definitions = program.definitions()
+                sides.append((program.tier_ids, Ruleset(f"raw{version}.tiers", definitions["tiers"]),
+                              Ruleset(f"raw{version}.profile", definitions["profile"]),
+                              [fact(rule_fields(c, program, now, with_tier=False)) for c in stored]))
     started = time.perf_counter()
     for tier_ids, tiers, profile_rules, facts in sides:
         for values in facts:

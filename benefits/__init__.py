@@ -3,27 +3,15 @@
 ``create_app`` builds the Flask application: configuration from the
 environment, the database, the per-process rule programs, and the API.
 """
-from dataclasses import dataclass
-from typing import Any
-
 from flask import Flask
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from .config import Config
 from .db import make_engine, make_session_factory
-
-
-@dataclass
-class Extension:
-    engine: Engine
-    sessions: sessionmaker
-    programs: Any  # services.programs.Programs
+from .extension import Extension
+from .services.programs import Programs
 
 
 def create_app(config: Config | None = None, **overrides) -> Flask:
-    from .services.programs import Programs
-
     config = config or Config(**overrides)
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_mapping(config.as_flask())
@@ -40,7 +28,7 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.json.sort_keys = False  # fields in the order the schemas declare them
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
-        engine=engine, sessions=make_session_factory(engine),
+        config=config, engine=engine, sessions=make_session_factory(engine),
         programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS))
 
     from . import api, cli

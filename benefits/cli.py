@@ -1,23 +1,29 @@
-"""The `benefits` command line, built on Flask's CLI."""
+"""The `benefits` command line, built on Flask's CLI.
+
+Each command is one or more units of work (``benefits.db.run``) calling the
+same services as the API.
+"""
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .services import audit, keys, ledger, rule_versions
+from . import db
+from .extension import Extension
+from .models import Role, SourceType
+from .services import audit, keys, ledger, redemptions, rule_versions
 
 
-def _now() -> datetime:
-    clock = current_app.config.get("CLOCK")
-    return clock() if clock else datetime.now(timezone.utc)
+def _extension() -> Extension:
+    return current_app.extensions["benefits"]
 
 
-def _sessions():
-    return current_app.extensions["benefits"].sessions
+def _run(work, *, write: bool = True):
+    """``work(session)`` in one unit of work on the app's database."""
+    return db.run(_extension().sessions, work, write=write)
 
 
 def migrations_dir() -> Path:
@@ -39,10 +45,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-db = click.Group("db", help="The database schema.")
+db_group = click.Group("db", help="The database schema.")
 
 
-@db.command("upgrade")
+@db_group.command("upgrade")
 @with_appcontext
 def db_upgrade():
     """Create or migrate every table to the newest schema."""
@@ -59,11 +65,10 @@ rules = click.Group("rules", help="Rule versions.")
 @with_appcontext
 def rules_load(path: Path, activate: bool):
     """Load a rule document as a new version (bootstrap, audited as system)."""
-    media_type = "json" if path.suffix.lower() == ".json" else "yaml"
-    with _sessions()() as session:
-        version = rule_versions.bootstrap(session, path.read_bytes(), media_type, activate_it=activate, now=_now())
-        session.commit()
-        click.echo(f"rule version {version.id} loaded ({version.status})")
+    media_type = SourceType.JSON if path.suffix.lower() == ".json" else SourceType.YAML
+    version = _run(lambda s: rule_versions.bootstrap(s, path.read_bytes(), media_type, activate_it=activate,
+                                                     now=_extension().now()))
+    click.echo(f"rule version {version.id} loaded ({version.status})")
 
 
 @rules.command("export")
@@ -71,40 +76,32 @@ def rules_load(path: Path, activate: bool):
 @with_appcontext
 def rules_export(version: int):
     """Print a version's document as it was uploaded."""
-    with _sessions()() as session:
-        click.echo(rule_versions.get(session, version).source, nl=False)
+    click.echo(_run(lambda s: rule_versions.get(s, version).source, write=False), nl=False)
 
 
 @rules.command("active")
 @with_appcontext
 def rules_active():
     """Print the active version's number, or nothing."""
-    from sqlalchemy import select
-
-    from .models import RuleVersion
-
-    with _sessions()() as session:
-        active = session.execute(select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none()
-        if active is not None:
-            click.echo(active)
+    active = _run(rule_versions.active_id, write=False)
+    if active is not None:
+        click.echo(active)
 
 
 keys_group = click.Group("keys", help="API keys.")
 
 
 @keys_group.command("create")
-@click.option("--role", type=click.Choice(["admin", "app", "partner"]), required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @click.option("--name", required=True)
 @click.option("--partner", "partner_id", default=None, help="The partner a partner key belongs to.")
 @with_appcontext
 def keys_create(role: str, name: str, partner_id: str | None):
     """Create a key; the key itself is printed alone on the last line."""
-    with _sessions()() as session:
-        key, plaintext = keys.create_key(session, role=role, name=name, partner_id=partner_id,
-                                         actor=audit.SYSTEM, now=_now())
-        session.commit()
-        click.echo(f"created {role} key {key.id} ({name}); it is shown only now:")
-        click.echo(plaintext)
+    key, plaintext = _run(lambda s: keys.create_key(s, role=Role(role), name=name, partner_id=partner_id,
+                                                    actor=audit.SYSTEM, now=_extension().now()))
+    click.echo(f"created {role} key {key.id} ({name}); it is shown only now:")
+    click.echo(plaintext)
 
 
 @keys_group.command("revoke")
@@ -112,10 +109,8 @@ def keys_create(role: str, name: str, partner_id: str | None):
 @with_appcontext
 def keys_revoke(key_id: int):
     """Revoke a key: it is refused (401) from the next request on, on every process."""
-    with _sessions()() as session:
-        key = keys.revoke(session, key_id, actor=audit.SYSTEM, now=_now())
-        session.commit()
-        click.echo(f"revoked key {key.id} ({key.name})")
+    key = _run(lambda s: keys.revoke(s, key_id, actor=audit.SYSTEM, now=_extension().now()))
+    click.echo(f"revoked key {key.id} ({key.name})")
 
 
 audit_group = click.Group("audit", help="The audit trail.")
@@ -125,8 +120,7 @@ audit_group = click.Group("audit", help="The audit trail.")
 @with_appcontext
 def audit_verify():
     """Walk the hash chain; exits 1 if any row was changed or removed."""
-    with _sessions()() as session:
-        result = audit.verify(session)
+    result = _run(audit.verify, write=False)
     click.echo(f"ok={result['ok']} checked={result['checked']} first_bad={result['first_bad']}")
     sys.exit(0 if result["ok"] else 1)
 
@@ -138,17 +132,14 @@ points = click.Group("points", help="Points.")
 @with_appcontext
 def points_expire():
     """Write expire entries for every lot past its expiry (for cron)."""
-    from .services import customers
-
     total_points = total_customers = 0
-    now = _now()
-    with _sessions()() as session:
-        while batch := ledger.customers_with_expired_lots(session, now):
-            for customer_id in batch:
-                customer = customers.lock(session, customer_id)
-                total_points += ledger.expire_due(session, customer, now=now)
-                total_customers += 1
-            session.commit()
+    now = _extension().now()
+    while True:
+        points, expired_customers = _run(lambda s: ledger.expire_some(s, now))
+        if not expired_customers:
+            break
+        total_points += points
+        total_customers += expired_customers
     click.echo(f"expired {total_points} points of {total_customers} customers")
 
 
@@ -159,13 +150,9 @@ redemptions_group = click.Group("redemptions", help="Partner redemptions.")
 @with_appcontext
 def redemptions_lapse():
     """Write the lapsed state of every hold past its expiry (for cron; the quota returned already)."""
-    from .services import redemptions
-
-    total, now = 0, _now()
-    with _sessions()() as session:
-        while count := redemptions.lapse_due(session, now):
-            session.commit()
-            total += count
+    total, now = 0, _extension().now()
+    while count := _run(lambda s: redemptions.lapse_due(s, now)):
+        total += count
     click.echo(f"lapsed {total} holds")
 
 
@@ -190,19 +177,19 @@ def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: 
     from sqlalchemy.exc import SQLAlchemyError
 
     from .errors import DomainError
-    from .services import imports
+    from . import imports
 
     rejected_path = rejected_path or file.with_name(file.name + ".rejected")
     if rejected_path.resolve() == file.resolve():
         raise click.UsageError("--rejected must name another file than FILE")
-    extension = current_app.extensions["benefits"]
+    extension = _extension()
     summary = imports.Summary()
     try:
         with click.progressbar(length=file.stat().st_size, label=f"importing {file.name}", file=sys.stderr) as bar:
             fmt, lines = imports.read(file, fmt, on_progress=bar.update)
             writer = imports.RejectedWriter(rejected_path, fmt)
             try:
-                imports.run(lines, sessions=extension.sessions, programs=extension.programs, clock=_now,
+                imports.run(lines, sessions=extension.sessions, programs=extension.programs, clock=extension.now,
                             rejected=writer, chunk=chunk_size, summary=summary)
             finally:
                 writer.close()
@@ -219,7 +206,7 @@ def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: 
 def init_app(app) -> None:
     from .demo import demo_command
 
-    for group in (db, rules, keys_group, audit_group, points, redemptions_group, events_group, demo_command):
+    for group in (db_group, rules, keys_group, audit_group, points, redemptions_group, events_group, demo_command):
         app.cli.add_command(group)
 
 

@@ -1,28 +1,98 @@
-"""Configuration, read from environment variables with defaults that work on a laptop."""
+"""Configuration: every setting read once from the environment, typed, with defaults that work on a laptop.
+
+A setting is named once in ``SETTINGS`` with its environment variable, its type
+and its default. ``Config(**overrides)`` takes overrides by setting name (tests
+pass ``DATABASE_URL=...``); a name that is no setting is refused, so a typo
+fails loudly instead of passing silently.
+"""
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable
 
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
-INSTANCE_DIR = Path(os.environ.get("BENEFITS_INSTANCE_DIR", Path.cwd() / "instance"))
+MAX_CONTENT_LENGTH = 1024 * 1024
 
 
 class ConfigurationError(RuntimeError):
-    pass
+    """A setting is missing or cannot be read."""
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not true or false (1/0, true/false, yes/no)")
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"{text!r} is not a number of seconds at least 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    variable: str | None  # the environment variable, or None for a setting only code can pass
+    parse: Callable[[str], Any] = str
+    default: Any = None
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("BENEFITS_INSTANCE_DIR") or Path.cwd() / "instance")
+
+
+SETTINGS: dict[str, Setting] = {
+    "DATABASE_URL": Setting("BENEFITS_DATABASE_URL"),
+    "SECRET_KEY": Setting("BENEFITS_SECRET_KEY", default=DEFAULT_SECRET_KEY),
+    "PRODUCTION": Setting("BENEFITS_ENV", lambda text: text.strip() == "production", default=False),
+    "RULES_REFRESH_SECONDS": Setting("BENEFITS_RULES_REFRESH_SECONDS", _non_negative, default=1.0),
+    "CLOCK": Setting(None),  # a callable answering the current time (tests); None: the system clock
+    "TESTING": Setting(None, default=False),
+}
+
+
+def maybe_set(settings: dict, name: str, setting: Setting, environ) -> None:
+    """``settings[name]`` from the environment variable when it is set, parsed, else the default."""
+    text = environ.get(setting.variable) if setting.variable else None
+    if text is None or text == "":
+        settings.setdefault(name, setting.default)
+        return
+    try:
+        settings[name] = setting.parse(text)
+    except ValueError as error:
+        raise ConfigurationError(f"{setting.variable}: {error}") from None
 
 
 class Config:
-    def __init__(self, **overrides):
-        env = os.environ
-        self.DATABASE_URL = env.get("BENEFITS_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'benefits.db'}"
-        self.SECRET_KEY = env.get("BENEFITS_SECRET_KEY", DEFAULT_SECRET_KEY)
-        self.PRODUCTION = env.get("BENEFITS_ENV", "development") == "production"
-        self.RULES_REFRESH_SECONDS = float(env.get("BENEFITS_RULES_REFRESH_SECONDS", "1"))
-        self.MAX_CONTENT_LENGTH = 1024 * 1024
-        self.CLOCK = None
-        for name, value in overrides.items():
-            setattr(self, name, value)
+    """The service's settings; ``Config(DATABASE_URL=...)`` overrides one (an unknown name is refused)."""
+
+    DATABASE_URL: str
+    SECRET_KEY: str
+    PRODUCTION: bool
+    RULES_REFRESH_SECONDS: float
+    CLOCK: Callable[[], datetime] | None
+    TESTING: bool
+    MAX_CONTENT_LENGTH: int = MAX_CONTENT_LENGTH
+
+    def __init__(self, environ=None, **overrides):
+        unknown = sorted(set(overrides) - set(SETTINGS))
+        if unknown:
+            raise ConfigurationError(f"unknown setting(s) {', '.join(unknown)} "
+                                     f"(settings: {', '.join(SETTINGS)})")
+        environ = os.environ if environ is None else environ
+        values = dict(overrides)
+        for name, setting in SETTINGS.items():
+            if name not in values:
+                maybe_set(values, name, setting, environ)
+        values["DATABASE_URL"] = values["DATABASE_URL"] or f"sqlite:///{_instance_dir() / 'benefits.db'}"
+        vars(self).update(values)
         if self.PRODUCTION and self.SECRET_KEY == DEFAULT_SECRET_KEY:
             raise ConfigurationError("BENEFITS_SECRET_KEY must be set in production (BENEFITS_ENV=production)")
 
-    def as_flask(self):
-        return {name: value for name, value in vars(self).items() if name.isupper()}
+    def as_flask(self) -> dict:
+        return {name: getattr(self, name) for name in (*SETTINGS, "MAX_CONTENT_LENGTH")}

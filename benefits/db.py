@@ -1,15 +1,28 @@
-"""Database engine and sessions.
+"""Database engine, sessions, and the unit of work: the one place where transactions end.
 
-SQLite runs in WAL mode and every transaction begins IMMEDIATE, so writers are
-serialised by the database itself; PostgreSQL relies on row locks and unique
-constraints taken by the services.
+SQLite runs in WAL mode and a writing transaction begins IMMEDIATE, so writers
+are serialised by the database itself; a reading one begins deferred and never
+waits for writers. PostgreSQL relies on the row locks and unique constraints
+the services take.
+
+Every transaction of the service (a request, a CLI command, a chunk of an
+import) is a ``unit_of_work``: committed when its block ends, rolled back when
+it raises. ``run`` runs a function in one and retries it when it lost a race
+the database detected (a unique constraint, a deadlock, a serialisation
+failure): the retry sees what the winner committed.
 """
 import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from .errors import DomainError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,18 +31,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+RETRIES = 2  # after the first attempt
 
-
+T = TypeVar("T")
 _immediate = contextvars.ContextVar("sqlite_immediate", default=True)
-
-
-def expect_writes(writes: bool) -> None:
-    """Whether SQLite transactions begun from now on in this context take the write lock at once.
-
-    Read-only requests begin deferred, so they never wait for writers (WAL);
-    everything else begins IMMEDIATE, so a writer never fails to upgrade its lock.
-    """
-    _immediate.set(writes)
 
 
 class Base(DeclarativeBase):
@@ -64,6 +69,18 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
 
 
+def reachable(url: str, timeout: int = 3) -> bool:
+    """Whether a database answers at ``url`` (PostgreSQL for the tests and benches)."""
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": timeout})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not reachable
+        return False
+
+
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
@@ -71,3 +88,55 @@ def is_sqlite(session_or_engine) -> bool:
 
 def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(sessions: sessionmaker, *, write: bool = True) -> Iterator[Session]:
+    """One transaction on a new session: committed when the block ends, rolled back when it raises.
+
+    A ``DomainError`` whose ``keep_changes`` is set (a failed pass look-up counted,
+    a lapsed hold written) commits what was written before it is re-raised. A
+    reading unit (``write=False``) commits nothing: it begins deferred on SQLite,
+    and closing its session ends the transaction; what it read stays readable.
+    """
+    token = _immediate.set(write)
+    session = sessions()
+    try:
+        yield session
+        if write:
+            session.commit()
+    except DomainError as error:
+        if write and error.keep_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        _immediate.reset(token)
+
+
+def run(sessions: sessionmaker, work: Callable[[Session], T], *, write: bool = True, retries: int = RETRIES,
+        on_retry: Callable[[], None] | None = None) -> T:
+    """``work(session)`` in one unit of work, run again (up to ``retries`` times) when it lost a race."""
+    for attempt in range(retries + 1):
+        try:
+            with unit_of_work(sessions, write=write) as session:
+                return work(session)
+        except (IntegrityError, OperationalError) as error:
+            if attempt == retries or not retryable(error):
+                raise
+            if on_retry is not None:
+                on_retry()
+    raise AssertionError("unreachable")
+
+
+def retryable(error: Exception) -> bool:
+    """A race the database detected: running the transaction again resolves it."""
+    if isinstance(error, IntegrityError):
+        return True  # a concurrent duplicate: the retry finds what the other transaction committed
+    message = str(getattr(error, "orig", error)).lower()
+    return "deadlock" in message or "could not serialize" in message or "database is locked" in message

@@ -6,15 +6,86 @@ back timezone-aware on every database.
 """
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer, String,
+                        Text, text)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from .db import Base
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Role(StrEnum):
+    """Who a key belongs to, and so which prefix of the API it reaches."""
+
+    APP = "app"
+    PARTNER = "partner"
+    ADMIN = "admin"
+
+
+class PartnerKind(StrEnum):
+    HOSPITAL = "hospital"
+    HOTEL = "hotel"
+    LOUNGE = "lounge"
+    EDUCATION = "education"
+    OTHER = "other"
+
+
+class VersionStatus(StrEnum):
+    """A rule version's life: draft → approved (by another admin) → active → retired."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class SourceType(StrEnum):
+    """How a rule document was uploaded."""
+
+    JSON = "json"
+    YAML = "yaml"
+
+
+class EventType(StrEnum):
+    TRANSACTION = "transaction"
+    LEARNING = "learning"
+
+
+class EntryKind(StrEnum):
+    """The kinds of ledger entry; only ``earn`` adds points."""
+
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    REVERSE = "reverse"
+    ADJUST = "adjust"
+
+
+class Source(StrEnum):
+    """Where an entitlement comes from: a benefit rule's grant, or a reward bought with points."""
+
+    RULE = "rule"
+    REWARD = "reward"
+
+
+class RedemptionStatus(StrEnum):
+    """held → confirmed | cancelled | lapsed; a confirmed one may still be cancelled."""
+
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    LAPSED = "lapsed"
+
+
+def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
+    """A CHECK constraint keeping ``column`` to the values of an enum (named ``ck_<table>_<column>``)."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 class UTCDateTime(TypeDecorator):
@@ -58,6 +129,7 @@ class Money(TypeDecorator):
 
 class Partner(Base):
     __tablename__ = "partners"
+    __table_args__ = (one_of("kind", PartnerKind),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -68,6 +140,7 @@ class Partner(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (one_of("role", Role),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -126,6 +199,8 @@ class RuleVersion(Base):
             "uq_rule_versions_one_active", "status", unique=True,
             postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'"),
         ),
+        one_of("status", VersionStatus),
+        one_of("source_type", SourceType),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -144,6 +219,7 @@ class RuleVersion(Base):
 
 class Event(Base):
     __tablename__ = "events"
+    __table_args__ = (one_of("type", EventType),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -178,7 +254,7 @@ class Lot(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_customer", "customer_id", "id"),)
+    __table_args__ = (Index("ix_ledger_entries_customer", "customer_id", "id"), one_of("kind", EntryKind))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
@@ -294,6 +370,8 @@ class Redemption(Base):
         Index("ix_redemptions_usage", "customer_id", "rule_id", "period"),
         Index("ix_redemptions_partner", "partner_id", "id"),
         Index("ix_redemptions_status_expiry", "status", "hold_expires_at"),
+        one_of("status", RedemptionStatus),
+        one_of("source", Source),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from benefits import create_app
 from benefits.cli import upgrade
-from benefits.db import make_engine
+from benefits.db import reachable
 from benefits.services import audit, keys, rule_versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,18 +26,7 @@ POSTGRES_URL = os.environ.get("BENEFITS_TEST_POSTGRES_URL", "postgresql+psycopg:
 START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Asia/Shanghai
 
 
-def _postgres_reachable() -> bool:
-    try:
-        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: not reachable
-        return False
-
-
-POSTGRES = _postgres_reachable()
+POSTGRES = reachable(POSTGRES_URL)
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES else ["sqlite"]
 
 

@@ -72,10 +72,9 @@ def test_a_request_is_evaluated_wholly_under_the_version_it_began_with(
 
     def active_changing_after_the_first_question(session):
         asked.append(1)
-        version = 1 if len(asked) == 1 else newer
-        return version, programs.get(session, version)
+        return 1 if len(asked) == 1 else newer
 
-    monkeypatch.setattr(programs, "active", active_changing_after_the_first_question)
+    monkeypatch.setattr(programs, "active_id", active_changing_after_the_first_question)
     events = [{"id": f"e{n}", "customer_id": "c1", "type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00",
                "amount": "1000.00", "currency": "CNY", "category": "card_spend"} for n in range(3)]
     results = app_api.post("/api/v1/events/batch", json={"events": events}).get_json()["results"]

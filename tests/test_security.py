@@ -67,3 +67,14 @@ def test_hostile_path_values_are_refused_or_not_found(app_api):
     response = app_api.put("/api/v1/customers/x';DROP TABLE customers;--", json={"name": "a", "aum": 1})
     assert response.status_code in (404, 422)
     assert app_api.get("/api/v1/customers/x' OR '1'='1").status_code in (404, 422)
+
+
+def test_an_unknown_setting_is_refused_not_ignored():
+    with pytest.raises(ConfigurationError, match="DATABSE_URL"):
+        Config(DATABSE_URL="sqlite://")
+
+
+def test_a_setting_that_cannot_be_read_names_its_variable(monkeypatch):
+    monkeypatch.setenv("BENEFITS_RULES_REFRESH_SECONDS", "soon")
+    with pytest.raises(ConfigurationError, match="BENEFITS_RULES_REFRESH_SECONDS"):
+        Config()

@@ -310,14 +310,17 @@ def test_the_proposed_version_is_compiled_once_per_process_and_released_when_it_
     first = draft(admin_api, WEALTH_AT_1M)
     simulate(admin_api, first, {"customers": [profile()]})
     with sessions(app)() as session:
-        compiled = programs.get(session, first)
+        with programs.lease(session, first) as compiled:
+            pass
         simulate(admin_api, first, {"customers": [profile()]})
-        assert programs.get(session, first) is compiled
+        with programs.lease(session, first) as again:
+            assert again is compiled
         for text in (CULTIVATE_AT_10, LOYALTY_LOUNGE, ULTRA, DEFAULT):
             simulate(admin_api, draft(admin_api, text), {"customers": [profile()]})
         with pytest.raises(Released):
             compiled.evaluate({"aum": 1})
-        assert programs.get(session, first) is not compiled  # compiled again when asked again
+        with programs.lease(session, first) as again:
+            assert again is not compiled  # compiled again when asked again
 
 
 def test_a_leased_program_outlives_its_eviction_until_the_lease_ends(app, admin_api):
@@ -325,11 +328,14 @@ def test_a_leased_program_outlives_its_eviction_until_the_lease_ends(app, admin_
     programs = Programs(refresh_seconds=0, keep=1)
     with sessions(app)() as session:
         with programs.lease(session, version) as program:
-            programs.get(session, 1)  # evicts the leased one from the cache of one
+            with programs.lease(session, 1):  # evicts the other from the cache of one
+                pass
             assert program.evaluate({"aum": 800000}).tier == "mass"
         with pytest.raises(Released):
             program.evaluate({"aum": 800000})
-        unleased = programs.get(session, 1)
-        programs.get(session, version)
+        with programs.lease(session, 1) as no_longer_leased:
+            pass
+        with programs.lease(session, version):
+            pass
         with pytest.raises(Released):
-            unleased.evaluate({"aum": 800000})
+            no_longer_leased.evaluate({"aum": 800000})

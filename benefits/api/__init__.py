@@ -30,11 +30,11 @@ def init_app(app: Flask) -> None:
     })
     api.register_converter(DatabaseId, integerconverter2paramschema)
     api.register_converter(PathSegment, lambda converter: {"type": "string"})
-    errors.register(app, api)
-    app.before_request(context.authenticate)
+    errors.register(app)
+    app.before_request(context.begin_request)
     app.after_request(context.finish)
     app.after_request(security_headers)
-    app.teardown_appcontext(context.close_session)
+    app.teardown_request(context.end_request)
 
     from . import admin, app as app_api, ops, partner
 

@@ -1,66 +1,64 @@
-"""Per-request context: the session, the calling key, the clock, the rules, and transactions."""
+"""Per-request context: the calling key, the clock, and the unit of work a view runs in.
+
+Every view that touches the database is decorated ``@reads`` or ``@writes``:
+the decorator runs it in one unit of work (``benefits.db``), whose session
+``session()`` answers. ``program()`` leases the active rule version once per
+request, so the request is evaluated wholly under it; the lease is held on the
+request's ``ExitStack`` and ends with the request.
+"""
 import functools
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from contextlib import ExitStack
+from datetime import datetime
 
 from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
-from ..db import expect_writes
+from .. import db
+from ..extension import Extension
 from ..errors import DomainError, Forbidden, IdempotencyConflict, Invalid, Unauthenticated
-from ..services import idempotency, keys
-from ..services.customers import Rules
+from ..models import Partner, Role
+from ..rules import Program
+from ..services import audit, idempotency, keys, partners
 
 log = logging.getLogger("benefits.requests")
-ROLE_PREFIXES = {"/api/v1": "app", "/partner/v1": "partner", "/admin/v1": "admin"}
+ROLE_PREFIXES = {"/api/v1": Role.APP, "/partner/v1": Role.PARTNER, "/admin/v1": Role.ADMIN}
 MAX_IDEMPOTENCY_KEY = 200
 
 
+def extension() -> Extension:
+    return current_app.extensions["benefits"]
+
+
 def now() -> datetime:
-    clock = current_app.config.get("CLOCK")
-    return clock() if clock else datetime.now(timezone.utc)
+    return extension().now()
 
 
-def session():
+def session() -> Session:
+    """The session of the unit of work the view runs in."""
     if "session" not in g:
-        g.session = current_app.extensions["benefits"].sessions()
+        raise RuntimeError("no unit of work: decorate the view with @reads or @writes")
     return g.session
 
 
-def rules() -> Rules:
-    """The active rule version, read once per request so the request is wholly under it.
-
-    Its program is leased until the request ends, so it stays compiled even if
-    other versions push it out of the process's cache meanwhile.
-    """
-    if "rules" not in g:
-        programs = current_app.extensions["benefits"].programs
-        version, _ = programs.active(session())
-        lease = programs.lease(session(), version)
-        g.rules = Rules(version, lease.__enter__())
-        g.rules_lease = lease
-    return g.rules
+def program() -> Program:
+    """The active rule version's program, leased for the rest of the request."""
+    if "program" not in g:
+        g.program = g.resources.enter_context(extension().programs.active(session()))
+    return g.program
 
 
-def forget_rules() -> None:
-    g.pop("rules", None)
-    lease = g.pop("rules_lease", None)
-    if lease is not None:
-        lease.__exit__(None, None, None)
-
-
-def actor():
+def actor() -> audit.Actor:
     return g.actor
 
 
-def partner():
+def partner() -> Partner:
     """The calling partner key's partner."""
-    from ..services import partners
-
     if "partner" not in g:
         g.partner = partners.get(session(), g.api_key.partner_id)
     return g.partner
@@ -70,10 +68,21 @@ def secret() -> str:
     return current_app.config["SECRET_KEY"]
 
 
-def authenticate() -> None:
-    """Resolve the bearer key and check its role may use this prefix (before every request)."""
+def begin_request() -> None:
+    """Before every request: the request id, the request's resources, the caller's key and role."""
     g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
-    expect_writes(request.method not in ("GET", "HEAD", "OPTIONS"))
+    g.resources = ExitStack()
+    authenticate()
+
+
+def end_request(_exc=None) -> None:
+    resources = g.pop("resources", None)
+    if resources is not None:
+        resources.close()
+
+
+def authenticate() -> None:
+    """Resolve the bearer key and check its role may use this prefix."""
     role = next((r for prefix, r in ROLE_PREFIXES.items() if request.path.startswith(prefix + "/")
                  or request.path == prefix), None)
     if role is None:
@@ -82,20 +91,13 @@ def authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("An `Authorization: Bearer <key>` header is required.")
-    key = keys.authenticate(session(), token.strip())
+    key = db.run(extension().sessions, lambda s: keys.authenticate(s, token.strip()), write=False, retries=0)
     if key is None:
         raise Unauthenticated("Unknown or revoked API key.")
     g.api_key = key
     g.actor = keys.actor_for(key, g.request_id)
     if key.role != role:
         raise Forbidden(f"A {key.role} key may not use {request.path.split('/v1')[0]}/v1.")
-
-
-def close_session(_exc=None) -> None:
-    forget_rules()
-    s = g.pop("session", None)
-    if s is not None:
-        s.close()
 
 
 def finish(response):
@@ -108,17 +110,43 @@ def finish(response):
     return response
 
 
-def writes(view):
-    """Run the view as one transaction, answering retries with the same Idempotency-Key the first answer.
+def _in_unit(view, args, kwargs, session: Session):
+    g.session = session
+    try:
+        return view(*args, **kwargs)
+    finally:
+        g.pop("session", None)
 
-    A concurrent duplicate (a unique constraint hit at commit) is retried once:
-    the second run sees what the first committed and answers as a replay.
+
+def _forget_attempt() -> None:
+    """Before a retry: what the failed attempt read is re-read."""
+    g.pop("program", None)
+    g.pop("partner", None)
+
+
+def reads(view):
+    """Run the view in a reading unit of work: it sees one snapshot and writes nothing."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        return db.run(extension().sessions, functools.partial(_in_unit, view, args, kwargs), write=False,
+                      retries=0)
+    return wrapper
+
+
+def writes(view):
+    """Run the view as one unit of work, answering retries with the same Idempotency-Key the first answer.
+
+    A concurrent duplicate (a unique constraint hit at commit) makes the unit run
+    again: the second run sees what the first committed and answers as a replay.
+    A GET that may write (a lazy re-evaluation of the customer) takes no
+    Idempotency-Key.
     """
-    refuses_body = view.__name__ != "get" and not _takes_body(view)
+    is_get = view.__name__ == "get"
+    refuses_body = not is_get and not _takes_body(view)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        idem_key = request.headers.get("Idempotency-Key")
+        idem_key = None if is_get else request.headers.get("Idempotency-Key")
         if idem_key is not None and not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
             raise Invalid([{"path": "headers.Idempotency-Key",
                             "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"}])
@@ -126,39 +154,25 @@ def writes(view):
             _refuse_a_body()
         route = f"{request.method} {request.path}"
         digest = idempotency.request_hash(request.get_data()) if idem_key else None
-        if request.method == "GET":  # a read that may write (a lazy re-evaluation)
-            session().commit()  # ends authentication's deferred transaction
-            expect_writes(True)
-        for attempt in range(3):
-            s = session()
-            try:
-                if idem_key:
-                    stored = idempotency.find(s, g.api_key.id, route, idem_key, digest)
-                    if stored is not None:
-                        s.rollback()
-                        return jsonify(stored[1]), stored[0]
-                response = view(*args, **kwargs)
-                if idem_key:
-                    idempotency.store(s, g.api_key.id, route, idem_key, digest, response.status_code,
-                                      response.get_json(), now())
-                s.commit()
-                return response
-            except DomainError as error:
-                if error.keep_changes:
-                    s.commit()
-                else:
-                    s.rollback()
-                if idem_key and error.status == 409 and not isinstance(error, IdempotencyConflict):
-                    _store_refusal(route, idem_key, digest, error)
-                raise
-            except (IntegrityError, OperationalError) as error:
-                s.rollback()
-                forget_rules()
-                g.pop("partner", None)
-                if attempt == 2 or not _retryable(error):
-                    raise
-        raise RuntimeError("unreachable")
-    return wrapper if view.__name__ == "get" else _with_idempotency_doc(wrapper)
+
+        def work(s: Session):
+            if idem_key:
+                stored = idempotency.find(s, g.api_key.id, route, idem_key, digest)
+                if stored is not None:
+                    return jsonify(stored[1]), stored[0]
+            response = _in_unit(view, args, kwargs, s)
+            if idem_key:
+                idempotency.store(s, g.api_key.id, route, idem_key, digest, response.status_code,
+                                  response.get_json(), now())
+            return response
+
+        try:
+            return db.run(extension().sessions, work, on_retry=_forget_attempt)
+        except DomainError as error:
+            if idem_key and error.status == 409 and not isinstance(error, IdempotencyConflict):
+                _store_refusal(route, idem_key, digest, error)
+            raise
+    return wrapper if is_get else _with_idempotency_doc(wrapper)
 
 
 IDEMPOTENCY_HEADER = {
@@ -198,20 +212,13 @@ def _refuse_a_body() -> None:
         raise Invalid([{"path": "json", "message": "this request takes no body, or {}"}])
 
 
-def _retryable(error) -> bool:
-    if isinstance(error, IntegrityError):
-        return True
-    text = str(error.orig).lower()
-    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
-
-
 def _store_refusal(route, idem_key, digest, error) -> None:
+    """Keep a business refusal (409) as the first answer to this Idempotency-Key, in a unit of its own."""
     from .errors import handle_domain_error
 
     body, status = handle_domain_error(error)
-    s = session()
     try:
-        idempotency.store(s, g.api_key.id, route, idem_key, digest, status, body, now())
-        s.commit()
+        db.run(extension().sessions, lambda s: idempotency.store(s, g.api_key.id, route, idem_key, digest,
+                                                                 status, body, now()), retries=0)
     except IntegrityError:
-        s.rollback()
+        pass  # a concurrent retry stored its answer first

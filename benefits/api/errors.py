@@ -5,12 +5,14 @@ Every error body is ``{code, status, message, reason, errors?}``; on 422
 """
 import logging
 
-from flask import current_app
+import marshmallow as ma
 from flask_smorest import Api
+from marshmallow import fields
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from ..errors import DomainError
-from .schemas import ErrorBody
+from ..schemas import flatten
 
 log = logging.getLogger(__name__)
 
@@ -21,30 +23,28 @@ REASONS = {
 }
 
 
-def flatten(errors, prefix="") -> list[dict]:
-    """webargs' nested ``{"json": {"events": {"0": {"id": [...]}}}}`` as ``[{path, message}]``."""
-    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
-        return [{"path": prefix or "json", "message": message} for message in errors]
-    if isinstance(errors, list):
-        return [item for i, e in enumerate(errors) for item in flatten(e, f"{prefix}[{i}]")]
-    if isinstance(errors, dict):
-        flat = []
-        for key, value in errors.items():
-            if key == "_schema":
-                path = prefix
-            elif isinstance(key, int) or str(key).isdigit():
-                path = f"{prefix}[{key}]"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            flat.extend(flatten(value, path))
-        return flat
-    return [{"path": prefix, "message": str(errors)}]
+class ErrorItem(ma.Schema):
+    path = fields.String(required=True, metadata={"example": "json.amount"})
+    message = fields.String(required=True)
+
+
+class ErrorBody(ma.Schema):
+    """The error body of every answer >= 400 (documented as the `Error` component)."""
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status"})
+    status = fields.String(required=True, metadata={"description": "The status' phrase"})
+    message = fields.String(required=True, metadata={"description": "For a person"})
+    reason = fields.String(required=True, metadata={"description": "A stable machine-readable word",
+                                                    "example": "insufficient_points"})
+    errors = fields.List(fields.Nested(ErrorItem), metadata={"description": "Field errors; on every 422"})
 
 
 def payload(code: int, name: str, message: str, reason: str, errors=None) -> dict:
     body = {"code": code, "status": name, "message": message, "reason": reason}
     if errors is not None:
         body["errors"] = errors
+    if code == 422 and errors is None:
+        body["errors"] = []
     return body
 
 
@@ -63,20 +63,14 @@ class BenefitsApi(Api):
             log.exception("internal error", exc_info=getattr(error, "original_exception", None))
             message = "An internal error occurred; it has been logged."
         body = payload(error.code, error.name, message, REASONS.get(error.code, "error"), errors)
-        if error.code == 422 and body.get("errors") is None:
-            body["errors"] = []
         return body, error.code, data.get("headers", {})
 
 
 def handle_domain_error(error: DomainError):
-    from werkzeug.http import HTTP_STATUS_CODES
-
     body = payload(error.status, HTTP_STATUS_CODES.get(error.status, "Error"), error.message,
                    error.reason, error.errors if error.status == 422 else None)
-    if error.status == 422 and body.get("errors") is None:
-        body["errors"] = []
     return body, error.status
 
 
-def register(app, api: BenefitsApi) -> None:
+def register(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)

@@ -6,8 +6,9 @@ from marshmallow import fields
 from sqlalchemy import text
 
 from ..errors import DomainError
+from ..schemas import Strict
 from . import context
-from .schemas import Strict
+from .context import reads
 
 blp = Blueprint("ops", __name__, url_prefix="/", description="Operations")
 
@@ -33,6 +34,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @reads
     @blp.doc(security=[])
     @blp.response(200, HealthOut)
     def get(self):
@@ -42,4 +44,4 @@ class Ready(MethodView):
         except Exception as error:  # noqa: BLE001 - any database failure means not ready
             current_app.logger.warning("readyz: database unreachable: %s", error)
             raise NotReady("The database is not reachable.") from None
-        return {"status": "ready", "rule_version": context.rules().version}
+        return {"status": "ready", "rule_version": context.program().version}

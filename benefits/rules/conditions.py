@@ -91,13 +91,8 @@ def _check(condition, path, scope, errors, *, depth, negated) -> None:
     for key, value in condition.items():
         at = f"{path}.{key}"
         if key in ("all", "any"):
-            if not isinstance(value, list) or not value:
-                _error(errors, at, "must be a non-empty list of conditions")
-            elif len(value) > MAX_LIST:
-                _error(errors, at, f"must have at most {MAX_LIST} conditions")
-            else:
-                for index, item in enumerate(value):
-                    _check(item, f"{at}[{index}]", scope, errors, depth=depth + 1, negated=negated)
+            for index, item in _listed(value, at, errors, "conditions"):
+                _check(item, f"{at}[{index}]", scope, errors, depth=depth + 1, negated=negated)
         elif key == "not":
             _check(value, at, scope, errors, depth=depth + 1, negated=not negated)
         elif key not in scope.fields():
@@ -105,6 +100,17 @@ def _check(condition, path, scope, errors, *, depth, negated) -> None:
             _error(errors, at, f"unknown field{where} (fields here: {', '.join(scope.fields())})")
         else:
             _check_comparison(key, value, at, scope, errors, negated=negated)
+
+
+def _listed(value, path, errors, what: str) -> list:
+    """(index, item) of a non-empty list of at most MAX_LIST items; none, with the error, otherwise."""
+    if not isinstance(value, list) or not value:
+        _error(errors, path, "must be a non-empty list" + (" of conditions" if what == "conditions" else ""))
+        return []
+    if len(value) > MAX_LIST:
+        _error(errors, path, f"must have at most {MAX_LIST} {what}")
+        return []
+    return list(enumerate(value))
 
 
 def _check_comparison(name, comparison, path, scope, errors, *, negated) -> None:
@@ -122,13 +128,8 @@ def _check_comparison(name, comparison, path, scope, errors, *, negated) -> None
             if not isinstance(value, bool):
                 _error(errors, at, "must be true or false")
         elif op in ("in", "not_in"):
-            if not isinstance(value, list) or not value:
-                _error(errors, at, "must be a non-empty list")
-            elif len(value) > MAX_LIST:
-                _error(errors, at, f"must have at most {MAX_LIST} values")
-            else:
-                for index, item in enumerate(value):
-                    _check_value(name, kind, item, f"{at}[{index}]", scope, errors)
+            for index, item in _listed(value, at, errors, "values"):
+                _check_value(name, kind, item, f"{at}[{index}]", scope, errors)
         elif op == "matches":
             if negated:
                 _error(errors, at, "cannot be used under not: durable_rules has no negated "

@@ -17,6 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from ..errors import RuleDocumentInvalid
+from ..models import SourceType
 from . import conditions
 
 MAX_BYTES = 1 << 20
@@ -61,7 +62,7 @@ def _refuse(message: str, path: str = DOCUMENT):
     raise RuleDocumentInvalid([{"path": path, "message": message}])
 
 
-def parse_document(data: bytes | str, media_type: str = "yaml"):
+def parse_document(data: bytes | str, media_type: SourceType = SourceType.YAML):
     """The document's structure, or RuleDocumentInvalid for text that is not a sane YAML/JSON document."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_BYTES:
@@ -71,7 +72,7 @@ def parse_document(data: bytes | str, media_type: str = "yaml"):
     except UnicodeDecodeError as error:
         _refuse(f"is not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start})")
     try:
-        if media_type == "json":
+        if media_type == SourceType.JSON:
             document = json.loads(text, parse_constant=_no_constant)
         else:
             document = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
@@ -137,7 +138,7 @@ def validate_document(document) -> list[dict]:
     return unique
 
 
-def load_document(data: bytes | str, media_type: str = "yaml") -> dict:
+def load_document(data: bytes | str, media_type: SourceType = SourceType.YAML) -> dict:
     """Parse and validate; the document, or RuleDocumentInvalid listing every problem."""
     document = parse_document(data, media_type)
     errors = validate_document(document)
@@ -207,76 +208,111 @@ def _items(document: dict, section: str):
 
 
 def _reference_errors(document: dict) -> list[dict]:
-    errors = []
+    """Cross-reference checks, one per part of the document, each on whatever of it is well formed."""
+    tier_ids = _tier_ids(document)
+    catalog = document.get("catalog") if isinstance(document.get("catalog"), dict) else {}
+    errors = _timezone_errors(document) + _tier_errors(document, tier_ids) + _rule_id_errors(document)
+    for section in SECTIONS:
+        scope = conditions.Scope(tiers=tier_ids, events=section == "earning")
+        for index, rule in _items(document, section):
+            at = f"{section}[{index}]"
+            if "when" in rule:
+                errors += conditions.check(rule["when"], f"{at}.when", scope)
+            errors += _catalog_errors(rule, at, catalog)
+    for index, rule in _items(document, "earning"):
+        errors += _earning_errors(rule, f"earning[{index}]", tier_ids)
+    for index, rule in _items(document, "benefits"):
+        errors += _quota_errors(rule, f"benefits[{index}]")
+    return errors
 
-    def error(path, message):
-        errors.append({"path": path, "message": message})
 
+def _error(path: str, message: str) -> dict:
+    return {"path": path, "message": message}
+
+
+def _timezone_errors(document: dict) -> list[dict]:
     timezone = document.get("timezone")
     if isinstance(timezone, str) and timezone:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            error("timezone", f"unknown time zone {timezone!r} (an IANA name such as Asia/Shanghai)")
-    catalog = document.get("catalog") if isinstance(document.get("catalog"), dict) else {}
+            return [_error("timezone", f"unknown time zone {timezone!r} (an IANA name such as Asia/Shanghai)")]
+    return []
 
-    tiers = list(_items(document, "tiers"))
-    tier_ids: list[str] = []
-    for index, tier in tiers:
+
+def _tier_ids(document: dict) -> tuple[str, ...]:
+    """The tiers' ids in document order, each once."""
+    ids = [tier.get("id") for _, tier in _items(document, "tiers") if isinstance(tier.get("id"), str)]
+    return tuple(dict.fromkeys(ids))
+
+
+def _tier_errors(document: dict, tier_ids: tuple[str, ...]) -> list[dict]:
+    """Duplicate tier ids; a `when` on every tier but the last, and none on the last; the tiers' conditions."""
+    errors, seen = [], set()
+    last = len(document["tiers"]) - 1 if isinstance(document.get("tiers"), list) else -1
+    scope = conditions.Scope(tiers=tier_ids, tier_field=False)
+    for index, tier in _items(document, "tiers"):
         tier_id = tier.get("id")
         if isinstance(tier_id, str):
-            if tier_id in tier_ids:
-                error(f"tiers[{index}].id", f"duplicate tier id {tier_id}")
-            else:
-                tier_ids.append(tier_id)
-    scope = conditions.Scope(tiers=tuple(tier_ids))
-    last = len(document["tiers"]) - 1 if isinstance(document.get("tiers"), list) else -1
-    for index, tier in tiers:
+            if tier_id in seen:
+                errors.append(_error(f"tiers[{index}].id", f"duplicate tier id {tier_id}"))
+            seen.add(tier_id)
         if index == last and "when" in tier:
-            error(f"tiers[{index}].when", "the last tier must have no when: it is the tier every customer "
-                                          "falls back to")
+            errors.append(_error(f"tiers[{index}].when", "the last tier must have no when: it is the tier every "
+                                                         "customer falls back to"))
         elif index != last and "when" not in tier:
-            error(f"tiers[{index}].when", "is required on every tier but the last (the tiers after it "
-                                          "could never apply)")
+            errors.append(_error(f"tiers[{index}].when", "is required on every tier but the last (the tiers "
+                                                         "after it could never apply)"))
         elif "when" in tier:
-            errors += conditions.check(tier["when"], f"tiers[{index}].when",
-                                       conditions.Scope(tiers=scope.tiers, tier_field=False))
-
-    first_seen: dict[str, str] = {}
-    for section in SECTIONS:
-        rule_scope = conditions.Scope(tiers=scope.tiers, events=section == "earning")
-        for index, rule in _items(document, section):
-            at = f"{section}[{index}]"
-            rule_id = rule.get("id")
-            if isinstance(rule_id, str):
-                if rule_id in first_seen:
-                    error(f"{at}.id", f"duplicate rule id {rule_id} (also at {first_seen[rule_id]})")
-                else:
-                    first_seen[rule_id] = f"{at}.id"
-            if "when" in rule:
-                errors += conditions.check(rule["when"], f"{at}.when", rule_scope)
-            benefit = rule.get("benefit")
-            if isinstance(benefit, str) and catalog and benefit not in catalog:
-                error(f"{at}.benefit", f"unknown benefit {benefit} (not in catalog)")
-            if section == "earning":
-                if ("rate" in rule) == ("points" in rule):
-                    error(at, "needs exactly one of rate (points per amount) or points (a fixed award)")
-                multiplier = rule.get("multiplier")
-                if isinstance(multiplier, dict):
-                    for tier_id in multiplier:
-                        if tier_id not in tier_ids:
-                            error(f"{at}.multiplier.{tier_id}",
-                                  f"unknown tier {tier_id} (tiers: {', '.join(tier_ids)})")
-            if section == "benefits" and isinstance(rule.get("quota"), dict):
-                quota = rule["quota"]
-                if quota.get("unlimited") is True:
-                    if "count" in quota or "per" in quota:
-                        error(f"{at}.quota", "is either {unlimited: true} or {count, per}, not both")
-                else:
-                    for name in ("count", "per"):
-                        if name not in quota:
-                            error(f"{at}.quota.{name}", "is required (or make the quota {unlimited: true})")
+            errors += conditions.check(tier["when"], f"tiers[{index}].when", scope)
     return errors
+
+
+def _rule_id_errors(document: dict) -> list[dict]:
+    """A rule id is unique across earning, benefits, rewards and signals."""
+    errors, first_seen = [], {}
+    for section in SECTIONS:
+        for index, rule in _items(document, section):
+            rule_id, at = rule.get("id"), f"{section}[{index}].id"
+            if not isinstance(rule_id, str):
+                continue
+            if rule_id in first_seen:
+                errors.append(_error(at, f"duplicate rule id {rule_id} (also at {first_seen[rule_id]})"))
+            else:
+                first_seen[rule_id] = at
+    return errors
+
+
+def _catalog_errors(rule: dict, at: str, catalog: dict) -> list[dict]:
+    benefit = rule.get("benefit")
+    if isinstance(benefit, str) and catalog and benefit not in catalog:
+        return [_error(f"{at}.benefit", f"unknown benefit {benefit} (not in catalog)")]
+    return []
+
+
+def _earning_errors(rule: dict, at: str, tier_ids: tuple[str, ...]) -> list[dict]:
+    """Exactly one of rate or points; multipliers only for tiers the document has."""
+    errors = []
+    if ("rate" in rule) == ("points" in rule):
+        errors.append(_error(at, "needs exactly one of rate (points per amount) or points (a fixed award)"))
+    multiplier = rule.get("multiplier")
+    if isinstance(multiplier, dict):
+        errors += [_error(f"{at}.multiplier.{tier_id}", f"unknown tier {tier_id} (tiers: {', '.join(tier_ids)})")
+                   for tier_id in multiplier if tier_id not in tier_ids]
+    return errors
+
+
+def _quota_errors(rule: dict, at: str) -> list[dict]:
+    """A quota is either ``{unlimited: true}`` or ``{count, per}``."""
+    quota = rule.get("quota")
+    if not isinstance(quota, dict):
+        return []
+    if quota.get("unlimited") is True:
+        if "count" in quota or "per" in quota:
+            return [_error(f"{at}.quota", "is either {unlimited: true} or {count, per}, not both")]
+        return []
+    return [_error(f"{at}.quota.{name}", "is required (or make the quota {unlimited: true})")
+            for name in ("count", "per") if name not in quota]
 
 
 def _rules_by_id(document: dict) -> dict[tuple[str, str], tuple[int, dict]]:

@@ -52,8 +52,13 @@ class RewardOption:
 class ProfileAnswer:
     tier: str
     grants: list[Grant]
+    rewards: list[str]  # the ids of the rewards the customer may buy
     signals: list[str]
-    fired: list[str]
+
+    @property
+    def fired(self) -> list[str]:
+        """Every rule id behind the answer: the tier, the grants, the eligible rewards, the signals."""
+        return [self.tier, *(grant.rule for grant in self.grants), *self.rewards, *self.signals]
 
 
 @dataclass(frozen=True)
@@ -87,14 +92,15 @@ def fact(values: dict) -> dict:
 
 
 class Program:
-    def __init__(self, document: dict, label: str):
+    """A compiled document; ``version`` is the stored rule version it was compiled from (None for a loose one)."""
+
+    def __init__(self, document: dict, label: str, version: int | None = None):
         self.label = label
+        self.version = version
         self.document = document
         self.timezone = ZoneInfo(document["timezone"])
-        self.currency = document["currency"]
         self.catalog: dict = document["catalog"]
         self.tier_ids: tuple[str, ...] = tuple(tier["id"] for tier in document["tiers"])
-        self.tier_names = {tier["id"]: tier["name"] for tier in document["tiers"]}
         self.downgrade_grace_days: int = document.get("tier_policy", {}).get("downgrade_grace_days", 0)
         self.expiry_months: int = document.get("points", {}).get("expiry_months", DEFAULT_EXPIRY_MONTHS)
         self.pending_days: int = document.get("points", {}).get("pending_days", 0)
@@ -145,7 +151,7 @@ class Program:
         grants = [grant for name, grant in self._grants if name in fired]
         signals = [signal for name, signal in self._signals if name in fired]
         rewards = [option.id for name, option in self._rewards if name in fired]
-        return ProfileAnswer(tier, grants, signals, [tier, *(g.rule for g in grants), *rewards, *signals])
+        return ProfileAnswer(tier, grants, rewards, signals)
 
     def grants(self, profile: dict) -> list[Grant]:
         """The benefit grants whose conditions hold for a profile (with its tier)."""
@@ -162,9 +168,6 @@ class Program:
             return [option for _, option in self._rewards]
         fired = self._fired("profile", fact(profile))
         return [RewardOption(o.id, o.benefit, o.cost, name in fired) for name, o in self._rewards]
-
-    def reward(self, reward_id: str) -> RewardOption | None:
-        return next((option for _, option in self._rewards if option.id == reward_id), None)
 
     def earn(self, profile: dict, event: dict) -> list[Award]:
         """Awards for an event (``type`` transaction or learning), in document order, before caps.
@@ -204,9 +207,9 @@ def _points(rule: _EarningRule, tier: str | None, amount) -> int:
     return max(0, int((base * multiplier).to_integral_value(ROUND_FLOOR)))
 
 
-def compile_program(document: dict, label: str = "draft") -> Program:
+def compile_program(document: dict, label: str = "draft", version: int | None = None) -> Program:
     """Compile a document (validated again: a program is never built from an invalid one)."""
     errors = validate_document(document)
     if errors:
         raise RuleDocumentInvalid(errors)
-    return Program(document, label)
+    return Program(document, label, version)

@@ -17,6 +17,8 @@ from ..models import AuditRecord, AuditTip
 
 GENESIS = "0" * 64
 PENDING = "audit_pending"
+CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
+           "before", "after", "request_id")  # the fields a row's hash covers, with the previous row's hash
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,17 @@ class Actor:
     partner_id: str | None = None
     request_id: str | None = None
 
+    @classmethod
+    def system(cls, request_id: str | None = None) -> "Actor":
+        """The service itself: bootstrap, jobs, imports, lazy re-evaluations."""
+        return cls(type="system", id=None, name="system", request_id=request_id)
 
-SYSTEM = Actor(type="system", id=None, name="system")
+    @property
+    def is_system(self) -> bool:
+        return self.type == "system"
+
+
+SYSTEM = Actor.system()
 
 
 def plain(value):
@@ -57,9 +68,7 @@ def record(session: Session, actor: Actor, action: str, subject_type: str, subje
 
 
 def digest(prev_hash: str, row: dict) -> str:
-    payload = {key: row[key] for key in (
-        "seq", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
-        "before", "after", "request_id")}
+    payload = {key: row[key] for key in CHAINED}
     payload["at"] = row["at"].isoformat()
     payload["prev_hash"] = prev_hash
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -117,9 +126,7 @@ def verify(session: Session, batch: int = 5000) -> dict:
         if not rows:
             break
         for row in rows:
-            fields = {c: getattr(row, c) for c in (
-                "seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type",
-                "subject_id", "before", "after", "request_id")}
+            fields = {name: getattr(row, name) for name in CHAINED}
             if row.seq != expected_seq or row.prev_hash != prev or digest(prev, fields) != row.hash:
                 return {"ok": False, "checked": checked, "first_bad": expected_seq if row.seq != expected_seq else row.seq}
             checked += 1
@@ -130,13 +137,13 @@ def verify(session: Session, batch: int = 5000) -> dict:
     return {"ok": True, "checked": checked, "first_bad": None}
 
 
-def search(session: Session, *, limit: int, before_seq: int | None = None, action: str | None = None,
+def search(session: Session, *, limit: int, before: int | None = None, action: str | None = None,
            subject: str | None = None, actor: str | None = None, since: datetime | None = None,
            until: datetime | None = None) -> list[AuditRecord]:
     """Rows newest first; ``action`` matches as a prefix, ``actor`` a key's name or id."""
     query = select(AuditRecord)
-    if before_seq is not None:
-        query = query.where(AuditRecord.seq < before_seq)
+    if before is not None:
+        query = query.where(AuditRecord.seq < before)
     if action:
         escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(AuditRecord.action.like(escaped + "%", escape="\\"))

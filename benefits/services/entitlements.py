@@ -11,16 +11,17 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import Customer, Redemption, RewardUnits
-from . import customers
-from .customers import Rules
+from ..errors import NotEligible, QuotaExhausted
+from ..models import Customer, Redemption, RedemptionStatus, RewardUnits, Source
+from ..rules import Program
 from .periods import LIFETIME, period_bounds, period_key
+from .profiles import rule_fields
 
 
 @dataclass
 class Entitlement:
     benefit: str
-    source: str  # rule | reward
+    source: Source
     rule: str
     rule_version: int
     quota: int | None  # None: unlimited
@@ -35,18 +36,18 @@ class Entitlement:
         return None if self.quota is None else self.quota - self.used - self.held
 
 
-def for_customer(session: Session, customer: Customer, rules: Rules, now: datetime) -> list[Entitlement]:
+def for_customer(session: Session, customer: Customer, program: Program, now: datetime) -> list[Entitlement]:
     """Rule grants first (in the programme's order), then reward units: the order redemptions draw on."""
-    tz = rules.program.timezone
+    tz = program.timezone
     items = []
-    for grant in rules.program.grants(customers.profile(customer, rules, now)):
+    for grant in program.grants(rule_fields(customer, program, now)):
         per = grant.per or LIFETIME
         start, end = period_bounds(per, now, tz)
-        items.append(Entitlement(grant.benefit, "rule", grant.rule, rules.version, grant.quota,
+        items.append(Entitlement(grant.benefit, Source.RULE, grant.rule, program.version, grant.quota,
                                  period_key(per, now, tz), start, end))
     for units in session.execute(select(RewardUnits).where(RewardUnits.customer_id == customer.id)
                                  .order_by(RewardUnits.reward_id)).scalars():
-        items.append(Entitlement(units.benefit, "reward", units.reward_id, units.rule_version, units.units,
+        items.append(Entitlement(units.benefit, Source.REWARD, units.reward_id, units.rule_version, units.units,
                                  LIFETIME, None, None))
     _count_usage(session, customer.id, items, now)
     return items
@@ -60,10 +61,25 @@ def _count_usage(session: Session, customer_id: str, items: list[Entitlement], n
                func.sum(Redemption.quantity))
         .where(Redemption.customer_id == customer_id,
                Redemption.rule_id.in_({item.rule for item in items}),
-               or_(Redemption.status == "confirmed",
-                   (Redemption.status == "held") & (Redemption.hold_expires_at > now)))
+               or_(Redemption.status == RedemptionStatus.CONFIRMED,
+                   (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > now)))
         .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status)).all()
     usage = {tuple(key): int(quantity) for *key, quantity in rows}
     for item in items:
-        item.used = usage.get((item.source, item.rule, item.period, "confirmed"), 0)
-        item.held = usage.get((item.source, item.rule, item.period, "held"), 0)
+        item.used = usage.get((item.source, item.rule, item.period, RedemptionStatus.CONFIRMED), 0)
+        item.held = usage.get((item.source, item.rule, item.period, RedemptionStatus.HELD), 0)
+
+
+def choose(entitlements: list[Entitlement], benefit: str, quantity: int) -> Entitlement:
+    """The entitlement a redemption of ``quantity`` draws on: the first for the benefit with enough remaining.
+
+    Refused as ``not_eligible`` when the customer has none for the benefit, and
+    ``quota_exhausted`` when none has enough left.
+    """
+    options = [item for item in entitlements if item.benefit == benefit]
+    if not options:
+        raise NotEligible(f"the customer has no {benefit} entitlement")
+    chosen = next((item for item in options if item.remaining is None or item.remaining >= quantity), None)
+    if chosen is None:
+        raise QuotaExhausted(f"no {benefit} quota remains in the current period")
+    return chosen

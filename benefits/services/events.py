@@ -4,25 +4,48 @@ An event's awards come from the active rules, are cut to what remains under
 each rule's cap for the customer and the period (in the programme's timezone,
 by the event's ``occurred_at``), and become lots and ``earn`` entries.
 """
+import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import EventConflict, Invalid, NotFound
-from ..models import CapUsage, Event, Lot
-from . import audit, customers, ledger
-from .customers import Rules
+from ..errors import DomainError, EventConflict, Invalid, NotFound
+from ..models import CapUsage, Event, EventType, Lot
+from ..rules import Program
+from . import audit, customers, ledger, tiers
 from .periods import month_end_after, period_key
+from .profiles import rule_fields
 
-EVENT_FIELDS = ("amount", "currency", "category", "channel", "activity", "course_id")
+
+@dataclass(frozen=True)
+class ReportedEvent:
+    """A transaction or learning activity as the caller reports it: the body of ``POST /api/v1/events``."""
+
+    id: str
+    customer_id: str
+    type: EventType
+    occurred_at: datetime
+    amount: Decimal | None = None
+    currency: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    activity: str | None = None
+    course_id: str | None = None
+
+    def rule_fields(self) -> dict:
+        """What earning rules read about the event."""
+        return {"type": self.type, "amount": self.amount, "currency": self.currency, "category": self.category,
+                "channel": self.channel, "activity": self.activity, "course_id": self.course_id}
 
 
-def body_hash(body: dict) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+def body_hash(event: ReportedEvent) -> str:
+    """The digest that tells a replay (same body) from a conflict (same id, another body)."""
+    text = json.dumps(dataclasses.asdict(event), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -32,26 +55,24 @@ def replay(event: Event, digest: str) -> dict:
     return event.response
 
 
-def record(session: Session, rules: Rules, body: dict, *, actor: audit.Actor,
+def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
            now: datetime) -> tuple[dict, bool]:
     """Record one event; returns its answer and whether it was created (False: a replay)."""
-    digest = body_hash(body)
-    customer = customers.lock(session, body["customer_id"])
-    existing = session.get(Event, body["id"])
+    digest = body_hash(reported)
+    customer = customers.lock(session, reported.customer_id)
+    existing = session.get(Event, reported.id)
     if existing is not None:
         return replay(existing, digest), False
-    customers.refresh(session, customer, rules, now)
-    occurred_at = body["occurred_at"]
-    program = rules.program
-    awards = program.earn(customers.profile(customer, rules, now),
-                          {"type": body["type"], **{f: body.get(f) for f in EVENT_FIELDS}})
-    event = Event(id=body["id"], customer_id=customer.id, type=body["type"], occurred_at=occurred_at,
-                  amount=body.get("amount"), refunded=Decimal(0), body_hash=digest, points=0,
-                  rule_version=rules.version, response={}, created_at=now)
+    tiers.refresh(session, customer, program, now)
+    occurred_at = reported.occurred_at
+    awards = program.earn(rule_fields(customer, program, now), reported.rule_fields())
+    event = Event(id=reported.id, customer_id=customer.id, type=reported.type, occurred_at=occurred_at,
+                  amount=reported.amount, refunded=Decimal(0), body_hash=digest, points=0,
+                  rule_version=program.version, response={}, created_at=now)
     session.add(event)
     session.flush()
     expires_at = month_end_after(occurred_at, program.expiry_months, program.timezone)
-    if body["type"] == "transaction":
+    if reported.type == EventType.TRANSACTION:
         available_at = occurred_at + timedelta(days=program.pending_days)
     else:
         available_at = min(occurred_at, now)  # learning points are never pending
@@ -60,7 +81,7 @@ def record(session: Session, rules: Rules, body: dict, *, actor: audit.Actor,
         points = _within_cap(session, customer.id, award, occurred_at, program.timezone)
         answered.append({"rule": award.rule, "points": points})
         if points > 0:
-            ledger.earn(session, customer, points, rule_id=award.rule, rule_version=rules.version,
+            ledger.earn(session, customer, points, rule_id=award.rule, rule_version=program.version,
                         event_id=event.id, earned_at=occurred_at, available_at=available_at,
                         expires_at=expires_at, actor=actor, now=now)
     event.points = sum(a["points"] for a in answered)
@@ -117,25 +138,23 @@ def _kept(awarded: int, total: Decimal, refunded: Decimal) -> int:
     return int((Decimal(awarded) * (total - refunded) / total).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def record_batch(session: Session, rules: Rules, bodies: list[dict], *, actor: audit.Actor,
+def record_batch(session: Session, program: Program, reported: list[ReportedEvent], *, actor: audit.Actor,
                  now: datetime) -> list[dict]:
     """Record each event on its own (a savepoint each); one failing does not stop the others.
 
     Events are taken in customer order so that two batches lock customers in the
-    same order and cannot deadlock; the results keep the order of ``bodies``.
+    same order and cannot deadlock; the results keep the order of ``reported``.
     """
-    from ..errors import DomainError
-
-    results: list[dict] = [{}] * len(bodies)
-    for index in sorted(range(len(bodies)), key=lambda i: bodies[i]["customer_id"]):
-        body = bodies[index]
+    results: list[dict] = [{}] * len(reported)
+    for index in sorted(range(len(reported)), key=lambda i: reported[i].customer_id):
+        event = reported[index]
         try:
             with session.begin_nested():
-                answer, created = record(session, rules, body, actor=actor, now=now)
-            results[index] = {"id": body["id"], "status": "created" if created else "duplicate",
+                answer, created = record(session, program, event, actor=actor, now=now)
+            results[index] = {"id": event.id, "status": "created" if created else "duplicate",
                               "points": answer["points"], "error": None}
         except DomainError as error:
-            results[index] = {"id": body["id"], "status": "error", "points": None,
+            results[index] = {"id": event.id, "status": "error", "points": None,
                               "error": {"reason": error.reason, "message": error.message,
                                         "errors": error.errors or []}}
     return results

@@ -12,21 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid, NotFound
-from ..models import ApiKey, Partner
+from ..models import ApiKey, Partner, Role
 from . import audit
-
-ROLES = ("app", "partner", "admin")
 
 
 def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_key(session: Session, *, role: str, name: str, actor: audit.Actor, now: datetime,
+def create_key(session: Session, *, role: Role, name: str, actor: audit.Actor, now: datetime,
                partner_id: str | None = None) -> tuple[ApiKey, str]:
-    if role not in ROLES:
-        raise Invalid([{"path": "json.role", "message": f"must be one of {', '.join(ROLES)}"}])
-    if (role == "partner") != (partner_id is not None):
+    if role not in set(Role):
+        raise Invalid([{"path": "json.role", "message": f"must be one of {', '.join(Role)}"}])
+    if (role == Role.PARTNER) != (partner_id is not None):
         raise Invalid([{"path": "json.role", "message": "a partner key belongs to exactly one partner"}])
     if partner_id is not None and session.get(Partner, partner_id) is None:
         raise NotFound(f"no partner {partner_id!r}")

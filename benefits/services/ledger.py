@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import InsufficientPoints
-from ..models import Customer, LedgerEntry, Lot
-from . import audit
+from ..models import Customer, EntryKind, LedgerEntry, Lot
+from . import audit, customers
 
 
-def post(session: Session, customer: Customer, kind: str, points: int, *, now: datetime,
+def post(session: Session, customer: Customer, kind: EntryKind, points: int, *, now: datetime,
          lot_id=None, event_id=None, rule_version=None, rule_id=None, reference=None) -> LedgerEntry:
     customer.balance += points
     entry = LedgerEntry(customer_id=customer.id, kind=kind, points=points, balance_after=customer.balance,
@@ -37,7 +37,7 @@ def earn(session: Session, customer: Customer, points: int, *, rule_id: str, rul
               available_at=available_at, expires_at=expires_at)
     session.add(lot)
     session.flush()
-    post(session, customer, "earn", points, now=now, lot_id=lot.id, event_id=event_id,
+    post(session, customer, EntryKind.EARN, points, now=now, lot_id=lot.id, event_id=event_id,
          rule_version=rule_version, rule_id=rule_id)
     audit.record(session, actor, "points.earned", "customer", customer.id, at=now, after={
         "points": points, "balance": customer.balance, "event_id": event_id, "rule": rule_id,
@@ -88,7 +88,7 @@ def spend(session: Session, customer: Customer, points: int, *, reference: str, 
     if available < points:
         raise InsufficientPoints(f"{points} points needed, {max(available, 0)} spendable")
     _take(_open_lots(session, customer.id, now), points)
-    entry = post(session, customer, "redeem", -points, now=now, rule_version=rule_version,
+    entry = post(session, customer, EntryKind.REDEEM, -points, now=now, rule_version=rule_version,
                  rule_id=rule_id, reference=reference)
     audit.record(session, actor, "points.spent", "customer", customer.id, at=now, after={
         "points": points, "balance": customer.balance, "reference": reference, "rule": rule_id,
@@ -100,7 +100,7 @@ def reverse(session: Session, customer: Customer, lot: Lot, points: int, *, even
             actor: audit.Actor, now: datetime) -> None:
     """Take back ``points`` of ``lot``'s award: from that lot first, then the oldest; the rest is debt."""
     _take(_open_lots(session, customer.id, now, first_lot=lot, include_pending=True), points)
-    post(session, customer, "reverse", -points, now=now, lot_id=lot.id, event_id=event_id,
+    post(session, customer, EntryKind.REVERSE, -points, now=now, lot_id=lot.id, event_id=event_id,
          rule_version=lot.rule_version, rule_id=lot.rule_id)
     audit.record(session, actor, "points.reversed", "customer", customer.id, at=now, after={
         "points": points, "balance": customer.balance, "event_id": event_id, "rule": lot.rule_id,
@@ -116,17 +116,23 @@ def expire_due(session: Session, customer: Customer, *, now: datetime, actor: au
     for lot in lots:
         points, lot.remaining = lot.remaining, 0
         total += points
-        post(session, customer, "expire", -points, now=now, lot_id=lot.id, event_id=lot.event_id,
+        post(session, customer, EntryKind.EXPIRE, -points, now=now, lot_id=lot.id, event_id=lot.event_id,
              rule_version=lot.rule_version, rule_id=lot.rule_id)
         audit.record(session, actor, "points.expired", "customer", customer.id, at=now, after={
             "points": points, "balance": customer.balance, "lot_id": lot.id, "expires_at": lot.expires_at})
     return total
 
 
-def customers_with_expired_lots(session: Session, now: datetime, limit: int = 500) -> list[str]:
-    return list(session.execute(
+def expire_some(session: Session, now: datetime, limit: int = 500) -> tuple[int, int]:
+    """Expire the due lots of up to ``limit`` customers (each under its row lock): ``(points, customers)``.
+
+    ``benefits points expire`` calls it, one transaction a time, until it answers no customers.
+    """
+    due = session.execute(
         select(Lot.customer_id).where(Lot.remaining > 0, Lot.expires_at <= now)
-        .group_by(Lot.customer_id).limit(limit)).scalars())
+        .group_by(Lot.customer_id).order_by(Lot.customer_id).limit(limit)).scalars().all()
+    points = sum(expire_due(session, customers.lock(session, customer_id), now=now) for customer_id in due)
+    return points, len(due)
 
 
 def expiring(session: Session, customer_id: str, now: datetime, limit: int = 12) -> list[dict]:
@@ -138,9 +144,16 @@ def expiring(session: Session, customer_id: str, now: datetime, limit: int = 12)
     return [{"points": int(points), "expires_at": expires_at} for expires_at, points in rows]
 
 
-def entries(session: Session, customer_id: str, *, limit: int, before_id: int | None) -> list[LedgerEntry]:
-    """Ledger entries, newest first."""
+def points(session: Session, customer: Customer, now: datetime) -> dict:
+    """Balance (pending included), the part not yet spendable, and what expires when."""
+    waiting = pending(session, customer.id, now)
+    return {"balance": customer.balance, "pending": waiting, "spendable": customer.balance - waiting,
+            "expiring": expiring(session, customer.id, now)}
+
+
+def entries(session: Session, customer_id: str, *, limit: int, before: int | None) -> list[LedgerEntry]:
+    """Ledger entries, newest first (those with an id below ``before``)."""
     query = select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
-    if before_id is not None:
-        query = query.where(LedgerEntry.id < before_id)
+    if before is not None:
+        query = query.where(LedgerEntry.id < before)
     return list(session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit)).scalars())

@@ -2,17 +2,26 @@
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Invalid, NotFound
-from ..models import Partner
+from ..models import Partner, PartnerKind
+from ..rules import Program
 from . import audit
-from .customers import Rules
 
-KINDS = ("hospital", "hotel", "lounge", "education", "other")
+
+@dataclass(frozen=True)
+class NewPartner:
+    """A partner as an admin registers it: the body of ``POST /admin/v1/partners``."""
+
+    id: str
+    name: str
+    kind: PartnerKind
+    benefits: tuple[str, ...]
 
 
 def get(session: Session, partner_id: str) -> Partner:
@@ -26,16 +35,15 @@ def listing(session: Session) -> list[Partner]:
     return list(session.execute(select(Partner).order_by(Partner.id)).scalars())
 
 
-def create(session: Session, rules: Rules, data: dict, *, actor: audit.Actor, now: datetime) -> Partner:
+def create(session: Session, program: Program, new: NewPartner, *, actor: audit.Actor, now: datetime) -> Partner:
     """A partner serving benefits of the active programme's catalog."""
     unknown = [{"path": f"json.benefits[{index}]", "message": f"unknown benefit {benefit!r} (not in the catalog)"}
-               for index, benefit in enumerate(data["benefits"]) if benefit not in rules.program.catalog]
+               for index, benefit in enumerate(new.benefits) if benefit not in program.catalog]
     if unknown:
         raise Invalid(unknown)
-    if session.get(Partner, data["id"]) is not None:
-        raise Conflict(f"partner {data['id']!r} exists already")
-    partner = Partner(id=data["id"], name=data["name"], kind=data["kind"],
-                      benefits=sorted(set(data["benefits"])), created_at=now)
+    if session.get(Partner, new.id) is not None:
+        raise Conflict(f"partner {new.id!r} exists already")
+    partner = Partner(id=new.id, name=new.name, kind=new.kind, benefits=sorted(set(new.benefits)), created_at=now)
     session.add(partner)
     session.flush()
     audit.record(session, actor, "partner.created", "partner", partner.id, at=now,

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import Invalid, PassNotFound, RateLimited
 from ..models import Partner, Pass, PassLookupFailure
-from . import audit, customers, entitlements
-from .customers import Rules
+from ..rules import Program
+from . import audit, customers, entitlements, tiers
 from .partners import customer_ref
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a front desk
@@ -32,11 +32,11 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(normalise(code).encode()).hexdigest()
 
 
-def issue(session: Session, rules: Rules, customer_id: str, *, benefit: str | None, ttl_seconds: int | None,
+def issue(session: Session, program: Program, customer_id: str, *, benefit: str | None, ttl_seconds: int | None,
           actor: audit.Actor, now: datetime) -> tuple[str, Pass]:
     """A new code for the customer (optionally for one benefit); returns the code, shown once."""
     customer = customers.get(session, customer_id)
-    if benefit is not None and benefit not in rules.program.catalog:
+    if benefit is not None and benefit not in program.catalog:
         raise Invalid([{"path": "json.benefit", "message": f"unknown benefit {benefit!r} (not in the catalog)"}])
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     issued = Pass(code_hash=code_hash(raw), customer_id=customer.id, benefit=benefit, created_at=now,
@@ -73,13 +73,13 @@ def masked(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1)
 
 
-def view(session: Session, rules: Rules, found: Pass, partner: Partner, *, secret: str, now: datetime) -> dict:
+def view(session: Session, program: Program, found: Pass, partner: Partner, *, secret: str, now: datetime) -> dict:
     """What a partner sees: a pseudonym, a masked name, the tier and only the entitlements it serves."""
     customer = customers.lock(session, found.customer_id)
-    customers.refresh(session, customer, rules, now)
+    tiers.refresh(session, customer, program, now)
     return {"customer_ref": customer_ref(secret, partner.id, customer.id), "display_name": masked(customer.name),
             "tier": customer.tier, "benefit": found.benefit, "expires_at": found.expires_at,
-            "entitlements": [item for item in entitlements.for_customer(session, customer, rules, now)
+            "entitlements": [item for item in entitlements.for_customer(session, customer, program, now)
                              if servable(item.benefit, found, partner)]}
 
 

@@ -2,7 +2,6 @@
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-PERIODS = ("day", "week", "month", "quarter", "year", "lifetime")
 LIFETIME = "lifetime"
 
 

@@ -8,17 +8,28 @@ hold runs under the customer's row lock (PostgreSQL ``SELECT ... FOR UPDATE``;
 SQLite transactions are IMMEDIATE, so writers are serialised), and counts the
 usage after taking it.
 """
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotEligible, NotFound, QuotaExhausted
-from ..models import Partner, Redemption
-from . import audit, customers, entitlements, passes
-from .customers import Rules
+from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
+from ..models import Partner, Redemption, RedemptionStatus
+from ..rules import Program
+from . import audit, customers, entitlements, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    """What a front desk asks for: the body of ``POST /partner/v1/redemptions``."""
+
+    pass_code: str
+    benefit: str
+    quantity: int = 1
+    capture: bool = False  # confirm at once
 
 
 def snapshot(redemption: Redemption) -> dict:
@@ -29,35 +40,32 @@ def snapshot(redemption: Redemption) -> dict:
             "hold_expires_at": redemption.hold_expires_at}
 
 
-def hold(session: Session, rules: Rules, partner: Partner, *, pass_code: str, benefit: str, quantity: int,
-         capture: bool, key_id: int, actor: audit.Actor, now: datetime) -> Redemption:
-    """Reserve ``quantity`` of a benefit for the pass's customer (and confirm at once with ``capture``).
+def hold(session: Session, program: Program, partner: Partner, request: HoldRequest, *, key_id: int,
+         actor: audit.Actor, now: datetime) -> Redemption:
+    """Reserve a quantity of a benefit for the pass's customer (and confirm at once with ``capture``).
 
     Draws on the first entitlement for the benefit with enough remaining: rule
-    grants before reward units.
+    grants before reward units (``entitlements.choose``).
     """
-    found = passes.find(session, pass_code, key_id=key_id, now=now)
+    found = passes.find(session, request.pass_code, key_id=key_id, now=now)
+    benefit = request.benefit
     if benefit not in partner.benefits:
         raise Forbidden(f"partner {partner.id} does not serve {benefit}")
     if not passes.servable(benefit, found, partner):
         raise Forbidden(f"this pass is for {found.benefit} only")
     customer = customers.lock(session, found.customer_id)
-    customers.refresh(session, customer, rules, now)
+    tiers.refresh(session, customer, program, now)
     lapse_due(session, now, customer_id=customer.id)
-    options = [item for item in entitlements.for_customer(session, customer, rules, now) if item.benefit == benefit]
-    if not options:
-        raise NotEligible(f"the customer has no {benefit} entitlement")
-    chosen = next((item for item in options if item.remaining is None or item.remaining >= quantity), None)
-    if chosen is None:
-        raise QuotaExhausted(f"no {benefit} quota remains in the current period")
+    chosen = entitlements.choose(entitlements.for_customer(session, customer, program, now), benefit,
+                                 request.quantity)
     redemption = Redemption(
-        partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit, quantity=quantity,
-        status="held", source=chosen.source, rule_id=chosen.rule, rule_version=chosen.rule_version,
+        partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit,
+        quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule, rule_version=chosen.rule_version,
         period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL)
     session.add(redemption)
     session.flush()
     audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now, after=snapshot(redemption))
-    if capture:
+    if request.capture:
         confirm_held(session, redemption, actor=actor, now=now)
     return redemption
 
@@ -73,9 +81,9 @@ def get_own(session: Session, partner: Partner, redemption_id: int, *, lock: boo
 
 def _refuse_if_over(session: Session, redemption: Redemption, now: datetime) -> None:
     """A hold past its expiry is lapsed now (committed even though the request is refused)."""
-    if redemption.status == "held" and redemption.hold_expires_at <= now:
+    if redemption.status == RedemptionStatus.HELD and redemption.hold_expires_at <= now:
         lapse(session, redemption, now=now)
-    if redemption.status == "lapsed":
+    if redemption.status == RedemptionStatus.LAPSED:
         raise HoldExpired(f"the hold lapsed at {redemption.hold_expires_at.isoformat()}")
 
 
@@ -83,17 +91,18 @@ def confirm(session: Session, partner: Partner, redemption_id: int, *, actor: au
             now: datetime) -> Redemption:
     redemption = get_own(session, partner, redemption_id, lock=True)
     _refuse_if_over(session, redemption, now)
-    if redemption.status == "cancelled":
+    if redemption.status == RedemptionStatus.CANCELLED:
         raise AlreadyCancelled(f"redemption {redemption_id} was cancelled")
-    if redemption.status == "held":
+    if redemption.status == RedemptionStatus.HELD:
         confirm_held(session, redemption, actor=actor, now=now)
     return redemption
 
 
 def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
-    redemption.status, redemption.confirmed_at, redemption.hold_expires_at = "confirmed", now, None
+    redemption.status, redemption.confirmed_at = RedemptionStatus.CONFIRMED, now
+    redemption.hold_expires_at = None
     audit.record(session, actor, "redemption.confirmed", "redemption", redemption.id, at=now,
-                 before={"status": "held"}, after=snapshot(redemption))
+                 before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
 
 
 def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: audit.Actor,
@@ -101,23 +110,23 @@ def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: aud
     """Release a hold, or undo a confirmed redemption (a front-desk mistake); the quota returns."""
     redemption = get_own(session, partner, redemption_id, lock=True)
     _refuse_if_over(session, redemption, now)
-    if redemption.status != "cancelled":
+    if redemption.status != RedemptionStatus.CANCELLED:
         before = redemption.status
-        redemption.status, redemption.cancelled_at = "cancelled", now
+        redemption.status, redemption.cancelled_at = RedemptionStatus.CANCELLED, now
         audit.record(session, actor, "redemption.cancelled", "redemption", redemption.id, at=now,
                      before={"status": before}, after=snapshot(redemption))
     return redemption
 
 
 def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
-    redemption.status, redemption.lapsed_at = "lapsed", redemption.hold_expires_at
+    redemption.status, redemption.lapsed_at = RedemptionStatus.LAPSED, redemption.hold_expires_at
     audit.record(session, audit.SYSTEM, "redemption.lapsed", "redemption", redemption.id, at=now,
-                 before={"status": "held"}, after=snapshot(redemption))
+                 before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
 
 
 def lapse_due(session: Session, now: datetime, *, customer_id: str | None = None, limit: int = 1000) -> int:
     """Write the lapsed state of holds past their expiry (one customer's, or any); returns how many."""
-    query = select(Redemption).where(Redemption.status == "held", Redemption.hold_expires_at <= now)
+    query = select(Redemption).where(Redemption.status == RedemptionStatus.HELD, Redemption.hold_expires_at <= now)
     if customer_id is not None:
         query = query.where(Redemption.customer_id == customer_id)
     due = session.execute(query.order_by(Redemption.id).limit(limit).with_for_update()).scalars().all()
@@ -126,12 +135,13 @@ def lapse_due(session: Session, now: datetime, *, customer_id: str | None = None
     return len(due)
 
 
-def listing(session: Session, partner: Partner, *, limit: int, before_id: int | None, status: str | None,
+def listing(session: Session, partner: Partner, *, limit: int, before: int | None,
+            status: RedemptionStatus | None,
             since: datetime | None, until: datetime | None) -> list[Redemption]:
     """The partner's own redemptions, newest first, for reconciliation."""
     query = select(Redemption).where(Redemption.partner_id == partner.id)
-    if before_id is not None:
-        query = query.where(Redemption.id < before_id)
+    if before is not None:
+        query = query.where(Redemption.id < before)
     if status is not None:
         query = query.where(Redemption.status == status)
     if since is not None:

@@ -10,11 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, FourEyes, NotApproved, NotFound
-from ..models import RuleVersion
+from ..models import RuleVersion, SourceType, VersionStatus
 from ..rules import load_document
 from . import audit
 
-APPROVED = ("approved", "active", "retired")
+APPROVED = (VersionStatus.APPROVED, VersionStatus.ACTIVE, VersionStatus.RETIRED)
 
 
 def summary(version: RuleVersion) -> dict:
@@ -29,24 +29,31 @@ def get(session: Session, version_id: int, *, lock: bool = False) -> RuleVersion
     return version
 
 
+def active_id(session: Session) -> int | None:
+    """The active version's number, or None while no version is active."""
+    return session.execute(
+        select(RuleVersion.id).where(RuleVersion.status == VersionStatus.ACTIVE)).scalar_one_or_none()
+
+
 def active(session: Session) -> RuleVersion:
-    version = session.execute(select(RuleVersion).where(RuleVersion.status == "active")).scalar_one_or_none()
-    if version is None:
+    version_id = active_id(session)
+    if version_id is None:
         raise NotFound("no rule version is active")
-    return version
+    return get(session, version_id)
 
 
-def listing(session: Session, *, limit: int, before_id: int | None) -> list[RuleVersion]:
+def listing(session: Session, *, limit: int, before: int | None) -> list[RuleVersion]:
     query = select(RuleVersion)
-    if before_id is not None:
-        query = query.where(RuleVersion.id < before_id)
+    if before is not None:
+        query = query.where(RuleVersion.id < before)
     return list(session.execute(query.order_by(RuleVersion.id.desc()).limit(limit)).scalars())
 
 
-def create(session: Session, source: bytes, media_type: str, *, actor: audit.Actor, now: datetime) -> RuleVersion:
+def create(session: Session, source: bytes, media_type: SourceType, *, actor: audit.Actor,
+           now: datetime) -> RuleVersion:
     """A draft from a YAML or JSON document, refused whole (422, every error by path) if invalid."""
     document = load_document(source, media_type)
-    version = RuleVersion(status="draft", author=actor.name, author_key_id=_key_id(actor), created_at=now,
+    version = RuleVersion(status=VersionStatus.DRAFT, author=actor.name, author_key_id=_key_id(actor), created_at=now,
                           document=document, source=source.decode("utf-8"), source_type=media_type)
     session.add(version)
     session.flush()
@@ -57,14 +64,14 @@ def create(session: Session, source: bytes, media_type: str, *, actor: audit.Act
 
 def approve(session: Session, version_id: int, *, actor: audit.Actor, now: datetime) -> RuleVersion:
     version = get(session, version_id, lock=True)
-    if version.status != "draft":
+    if version.status != VersionStatus.DRAFT:
         raise Conflict(f"rule version {version_id} is {version.status}, not a draft")
-    if actor.type != "system" and (_key_id(actor) == version.author_key_id or actor.name == version.author):
+    if not actor.is_system and (_key_id(actor) == version.author_key_id or actor.name == version.author):
         raise FourEyes("A rule version must be approved by an admin other than its author.")
-    version.status, version.approver, version.approver_key_id = "approved", actor.name, _key_id(actor)
+    version.status, version.approver, version.approver_key_id = VersionStatus.APPROVED, actor.name, _key_id(actor)
     version.approved_at = now
     audit.record(session, actor, "rule_version.approved", "rule_version", version.id, at=now,
-                 before={"status": "draft"}, after=summary(version) | {"approver": actor.name})
+                 before={"status": VersionStatus.DRAFT}, after=summary(version) | {"approver": actor.name})
     return version
 
 
@@ -73,21 +80,22 @@ def activate(session: Session, version_id: int, *, actor: audit.Actor, now: date
     version = get(session, version_id, lock=True)
     if version.status not in APPROVED:
         raise NotApproved(f"rule version {version_id} is a draft: it must be approved before activation")
-    if version.status == "active":
+    if version.status == VersionStatus.ACTIVE:
         return version
-    previous = session.execute(select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none()
-    session.execute(update(RuleVersion).where(RuleVersion.status == "active").values(status="retired"))
-    version.status, version.activated_at = "active", now
+    previous = active_id(session)
+    session.execute(update(RuleVersion).where(RuleVersion.status == VersionStatus.ACTIVE)
+                    .values(status=VersionStatus.RETIRED))
+    version.status, version.activated_at = VersionStatus.ACTIVE, now
     session.flush()
     audit.record(session, actor, "rule_version.activated", "rule_version", version.id, at=now,
                  before={"active": previous}, after={"active": version.id})
     return version
 
 
-def bootstrap(session: Session, source: bytes, media_type: str, *, activate_it: bool, now: datetime) -> RuleVersion:
+def bootstrap(session: Session, source: bytes, media_type: SourceType, *, activate_it: bool,
+              now: datetime) -> RuleVersion:
     """`benefits rules load`: the first version, by ``system``; activating only while none is active."""
-    if activate_it and session.execute(
-            select(RuleVersion.id).where(RuleVersion.status == "active")).scalar_one_or_none() is not None:
+    if activate_it and active_id(session) is not None:
         raise Conflict("a rule version is already active: change the programme through the admin API")
     version = create(session, source, media_type, actor=audit.SYSTEM, now=now)
     if activate_it:

@@ -13,7 +13,7 @@ id, a random sample of stored customers, or every stored customer one page at a
 time. Simulation reads and never writes.
 """
 from collections import Counter
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,15 +21,14 @@ from sqlalchemy.orm import Session
 from ..errors import Invalid, NotFound
 from ..models import Customer
 from ..rules import Program
-from . import customers as customer_service
-from .customers import Rules
+from .profiles import RuleProfile, SuppliedProfile, local_today, rule_fields
 from .programs import Programs
 
 MAX_CUSTOMERS = 1000
 
 
 def simulate(session: Session, programs: Programs, version_id: int, *, active_version: int, now: datetime,
-             profiles: list[dict] | None = None, customer_ids: list[str] | None = None,
+             profiles: list[SuppliedProfile] | None = None, customer_ids: list[str] | None = None,
              sample: int | None = None, every: bool = False, cursor: str | None = None,
              limit: int = MAX_CUSTOMERS) -> dict:
     """Evaluate one call's customers under the active version and under ``version_id``.
@@ -50,13 +49,12 @@ def simulate(session: Session, programs: Programs, version_id: int, *, active_ve
         raise Invalid([{"path": f"json.{name}", "message": f"a call simulates 1 to {MAX_CUSTOMERS:,} customers"}])
     with programs.lease(session, active_version) as current, programs.lease(session, version_id) as proposed:
         subjects, next_cursor = _subjects(session, profiles, customer_ids, sample, cursor, limit)
-        before, after = Rules(active_version, current), Rules(version_id, proposed)
         same_dates = current.timezone == proposed.timezone  # then the rules see the same profile
         items = []
         for customer_id, subject in subjects:
-            fields = rule_fields(subject, before, now)
-            items.append({"customer_id": customer_id, "current": outcome(current, fields),
-                          "proposed": outcome(proposed, fields if same_dates else rule_fields(subject, after, now))})
+            fields = subject_fields(subject, current, now)
+            items.append({"customer_id": customer_id, "current": outcome(current, fields), "proposed": outcome(
+                proposed, fields if same_dates else subject_fields(subject, proposed, now))})
         summary = summarise(items, current, proposed)
     return {"current_version": active_version, "proposed_version": version_id, "items": items,
             "summary": summary, "next_cursor": next_cursor}
@@ -65,7 +63,7 @@ def simulate(session: Session, programs: Programs, version_id: int, *, active_ve
 def _subjects(session, profiles, customer_ids, sample, cursor, limit) -> tuple[list[tuple], str | None]:
     """(customer id, supplied profile or stored customer) for each customer of the call, and the next cursor."""
     if profiles is not None:
-        return [(profile.get("customer_id"), profile) for profile in profiles], None
+        return [(profile.customer_id, profile) for profile in profiles], None
     next_cursor = None
     if customer_ids is not None:
         stored = by_ids(session, customer_ids)
@@ -105,11 +103,11 @@ def page(session: Session, after: str | None, limit: int) -> tuple[list[Customer
     return found, None
 
 
-def rule_fields(subject: Customer | dict, rules: Rules, now: datetime) -> dict:
-    """What the conditions read about a stored customer or a supplied profile (dates in the rules' zone)."""
+def subject_fields(subject: Customer | SuppliedProfile, program: Program, now: datetime) -> dict:
+    """What the conditions read about a stored customer or a supplied profile (dates in the program's zone)."""
     if isinstance(subject, Customer):
-        return customer_service.profile(subject, rules, now, with_tier=False)
-    return supplied_profile(subject, rules, now)
+        return rule_fields(subject, program, now, with_tier=False)
+    return RuleProfile.of_supplied(subject, local_today(program, now)).fields()
 
 
 def outcome(program: Program, fields: dict) -> dict:
@@ -119,28 +117,6 @@ def outcome(program: Program, fields: dict) -> dict:
             "benefits": [{"benefit": grant.benefit, "rule": grant.rule, "quota": grant.quota, "per": grant.per}
                          for grant in answer.grants],
             "signals": answer.signals}
-
-
-def supplied_profile(data: dict, rules: Rules, now: datetime) -> dict:
-    """The rule fields of a supplied profile, as of its ``as_of`` (default: today in the programme's zone).
-
-    ``tenure_days`` is taken as given, else counted from ``customer_since``, else absent;
-    ``aum_growth_3m`` is taken as given, else absent.
-    """
-    today: date = data.get("as_of") or customer_service.local_today(rules, now)
-    birthday_month = int(data["birthday"][:2]) if data.get("birthday") else None
-    tenure_days = data.get("tenure_days")
-    if tenure_days is None and data.get("customer_since") is not None:
-        tenure_days = (today - data["customer_since"]).days
-    return {
-        "aum": data["aum"],
-        "annual_contribution": data.get("annual_contribution", 0),
-        "tags": list(data.get("tags") or []),
-        "birthday_month": birthday_month,
-        "is_birthday_month": birthday_month == today.month if birthday_month else False,
-        "tenure_days": tenure_days,
-        "aum_growth_3m": data.get("aum_growth_3m"),
-    }
 
 
 def summarise(items: list[dict], current: Program, proposed: Program) -> dict:

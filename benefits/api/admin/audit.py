@@ -2,9 +2,11 @@
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from ...schemas import Strict
 from ...services import audit
 from .. import context
-from ..schemas import PageArgs, Strict, cursor_id, page
+from ..context import reads
+from ..pages import PageArgs, page_of, paged
 from . import blp
 
 
@@ -34,9 +36,7 @@ class AuditItem(Strict):
     hash = fields.String()
 
 
-class AuditPage(Strict):
-    items = fields.List(fields.Nested(AuditItem))
-    next_cursor = fields.String(allow_none=True)
+AuditPage = page_of(AuditItem, "AuditPage")
 
 
 class VerifyOut(Strict):
@@ -47,18 +47,18 @@ class VerifyOut(Strict):
 
 @blp.route("/audit")
 class Audit(MethodView):
+    @reads
     @blp.arguments(AuditArgs, location="query")
     @blp.response(200, AuditPage)
     def get(self, args):
         """Audit rows, newest first, filtered by action prefix, subject, actor and time"""
-        limit = args.pop("limit")
-        before = cursor_id(args.pop("cursor"))
-        rows = audit.search(context.session(), limit=limit + 1, before_seq=before, **args)
-        return page(rows, limit, lambda row: row.seq)
+        filters = {name: args[name] for name in ("action", "subject", "actor", "since", "until")}
+        return paged(args, lambda **page: audit.search(context.session(), **filters, **page), key=lambda row: row.seq)
 
 
 @blp.route("/audit/verify")
 class Verify(MethodView):
+    @reads
     @blp.response(200, VerifyOut)
     def get(self):
         """Walk the hash chain: every row, every link, no gap"""

@@ -1,20 +1,21 @@
 """Rule versions: upload, read, compare, simulate, approve, activate; the language's JSON Schema."""
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from ...db import expect_writes
 from ...errors import Invalid
+from ...models import SourceType
 from ...rules import RULE_SCHEMA, diff_documents
+from ...schemas import ID, Strict
+from ...schemas.customers import ProfileIn
 from ...services import rule_versions, simulation
 from .. import context
-from ..app.customers import CustomerIn
-from ..context import writes
-from ..schemas import ID, PageArgs, Strict, cursor_id, page
+from ..context import reads, writes
+from ..pages import PageArgs, page_of, paged
 from . import blp
 
-MEDIA_TYPES = {"application/json": "json", "application/yaml": "yaml", "application/x-yaml": "yaml",
-               "text/yaml": "yaml", "text/x-yaml": "yaml"}
+MEDIA_TYPES = {"application/json": SourceType.JSON, "application/yaml": SourceType.YAML,
+               "application/x-yaml": SourceType.YAML, "text/yaml": SourceType.YAML, "text/x-yaml": SourceType.YAML}
 
 
 class VersionSummary(Strict):
@@ -33,9 +34,7 @@ class VersionOut(VersionSummary):
     source = fields.String(metadata={"description": "The document as uploaded, byte for byte"})
 
 
-class VersionPage(Strict):
-    items = fields.List(fields.Nested(VersionSummary))
-    next_cursor = fields.String(allow_none=True)
+VersionPage = page_of(VersionSummary, "VersionPage")
 
 
 class CreatedOut(Strict):
@@ -61,17 +60,6 @@ class DiffOut(Strict):
 class StatusOut(Strict):
     version = fields.Integer(attribute="id")
     status = fields.String()
-
-
-class ProfileIn(CustomerIn):
-    """A customer as the PUT customer body describes one, plus an optional id and two derived fields."""
-
-    customer_id = fields.String(load_default=None, validate=ID,
-                                metadata={"description": "Echoed in the answer; not looked up"})
-    tenure_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=100_000), metadata={
-        "description": "Default: counted from customer_since to as_of; absent without customer_since"})
-    aum_growth_3m = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(min=-1, max=1e9),
-                                 metadata={"description": "0.25 for 25% growth over three months; default absent"})
 
 
 MAX = simulation.MAX_CUSTOMERS
@@ -143,7 +131,7 @@ class SimulationOut(Strict):
     next_cursor = fields.String(allow_none=True, metadata={"description": "With `all`: the next page's cursor"})
 
 
-def media_type() -> str:
+def media_type() -> SourceType:
     mimetype = request.mimetype or "application/json"
     if mimetype not in MEDIA_TYPES:
         raise Invalid([{"path": "headers.Content-Type",
@@ -163,16 +151,17 @@ class RuleVersions(MethodView):
         return rule_versions.create(context.session(), request.get_data(), media_type(),
                                     actor=context.actor(), now=context.now())
 
+    @reads
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, VersionPage)
     def get(self, args):
         """Rule versions, newest first (without their documents)"""
-        items = rule_versions.listing(context.session(), limit=args["limit"] + 1, before_id=cursor_id(args["cursor"]))
-        return page(items, args["limit"], lambda version: version.id)
+        return paged(args, lambda **page: rule_versions.listing(context.session(), **page))
 
 
 @blp.route("/rule-versions/active")
 class ActiveVersion(MethodView):
+    @reads
     @blp.response(200, VersionOut)
     def get(self):
         """The active version, with its document"""
@@ -181,6 +170,7 @@ class ActiveVersion(MethodView):
 
 @blp.route("/rule-versions/<int:version>")
 class RuleVersion(MethodView):
+    @reads
     @blp.response(200, VersionOut)
     def get(self, version):
         """One version, with its document and its source as uploaded"""
@@ -189,6 +179,7 @@ class RuleVersion(MethodView):
 
 @blp.route("/rule-versions/<int:a>/diff/<int:b>")
 class Diff(MethodView):
+    @reads
     @blp.response(200, DiffOut)
     def get(self, a, b):
         """What changed from version a to version b, by rule id"""
@@ -206,26 +197,16 @@ class RuleSchema(MethodView):
 
 @blp.route("/rule-versions/<int:version>/simulate")
 class Simulate(MethodView):
+    @reads
     @blp.arguments(SimulateIn)
     @blp.response(200, SimulationOut)
     def post(self, body, version):
         """Evaluate customers under the active version and under this one (any status); writes nothing"""
-        reads_only()
         return simulation.simulate(
-            context.session(), current_app.extensions["benefits"].programs, version,
-            active_version=context.rules().version, now=context.now(), profiles=body.get("customers"),
+            context.session(), context.extension().programs, version,
+            active_version=context.program().version, now=context.now(), profiles=body.get("customers"),
             customer_ids=body.get("customer_ids"), sample=body.get("sample"), every=body.get("every", False),
             cursor=body.get("cursor"), limit=body.get("limit", MAX))
-
-
-def reads_only() -> None:
-    """End the transaction authentication began and go on without SQLite's write lock.
-
-    Every POST begins its transactions IMMEDIATE; a simulation only reads, so
-    it must not hold other processes' writers off while it evaluates.
-    """
-    context.session().commit()
-    expect_writes(False)
 
 
 @blp.route("/rule-versions/<int:version>/approve")

@@ -2,10 +2,10 @@
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from ...services import customers, entitlements, passes, rewards
+from ...schemas import ID, Strict
+from ...services import customers, entitlements, passes, rewards, tiers
 from .. import context
-from ..context import writes
-from ..schemas import ID, Strict
+from ..context import reads, writes
 from . import blp
 
 
@@ -67,19 +67,21 @@ class CustomerEntitlements(MethodView):
     @blp.response(200, Entitlements)
     def get(self, customer_id):
         """Benefits the customer may redeem now, with quota, used, held and remaining this period"""
-        s, rules, now = context.session(), context.rules(), context.now()
+        s, program, now = context.session(), context.program(), context.now()
         customer = customers.lock(s, customer_id)
-        customers.refresh(s, customer, rules, now)
-        return {"items": entitlements.for_customer(s, customer, rules, now)}
+        tiers.refresh(s, customer, program, now)
+        return {"items": entitlements.for_customer(s, customer, program, now)}
 
 
 @blp.route("/rewards")
 class RewardCatalog(MethodView):
+    @reads
     @blp.arguments(RewardArgs, location="query")
     @blp.response(200, Rewards)
     def get(self, args):
         """What points can buy; with `customer_id`, whether that customer is eligible"""
-        return {"items": rewards.catalog(context.session(), context.rules(), args["customer_id"], context.now())}
+        return {"items": rewards.catalog(context.session(), context.program(), args["customer_id"],
+                                         context.now())}
 
 
 @blp.route("/customers/<customer_id>/rewards/<reward_id>/redeem")
@@ -89,7 +91,7 @@ class RedeemReward(MethodView):
     @blp.alt_response(409, description="`insufficient_points` or `not_eligible`")
     def post(self, customer_id, reward_id):
         """Buy a reward with points (oldest points first); adds one unit to the reward's entitlement"""
-        return rewards.redeem(context.session(), context.rules(), customer_id, reward_id,
+        return rewards.redeem(context.session(), context.program(), customer_id, reward_id,
                               actor=context.actor(), now=context.now())
 
 
@@ -100,6 +102,6 @@ class Passes(MethodView):
     @blp.response(201, PassOut)
     def post(self, body, customer_id):
         """Issue a pass code the customer shows a partner (valid 10 minutes unless told otherwise)"""
-        code, issued = passes.issue(context.session(), context.rules(), customer_id, benefit=body["benefit"],
+        code, issued = passes.issue(context.session(), context.program(), customer_id, benefit=body["benefit"],
                                     ttl_seconds=body["ttl_seconds"], actor=context.actor(), now=context.now())
         return {"code": code, "benefit": issued.benefit, "expires_at": issued.expires_at}

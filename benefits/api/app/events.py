@@ -1,36 +1,15 @@
 """Transactions and learning activity: single, batch, and refunds."""
 from flask.views import MethodView
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
+from ...schemas import Money, Strict, flatten
+from ...schemas.events import EventIn
 from ...services import events
 from .. import context
 from ..context import writes
-from ..errors import flatten
-from ..schemas import ID, Money, Strict
 from . import blp
 
 MAX_BATCH = 1000
-TEXT = validate.Length(min=1, max=64)
-
-
-class EventIn(Strict):
-    id = fields.String(required=True, validate=ID)
-    customer_id = fields.String(required=True, validate=ID)
-    type = fields.String(required=True, validate=validate.OneOf(["transaction", "learning"]))
-    occurred_at = fields.AwareDateTime(required=True, metadata={"example": "2026-11-23T10:15:00+08:00"})
-    amount = Money(load_default=None)
-    currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code such as CNY"))
-    category = fields.String(load_default=None, validate=TEXT)
-    channel = fields.String(load_default=None, validate=TEXT)
-    activity = fields.String(load_default=None, validate=TEXT)
-    course_id = fields.String(load_default=None, validate=TEXT)
-
-    @validates_schema
-    def check_type(self, data, **_):
-        if data.get("type") == "transaction" and data.get("amount") is None:
-            raise ValidationError("a transaction needs an amount", "amount")
-        if data.get("type") == "learning" and data.get("activity") is None:
-            raise ValidationError("a learning event needs an activity", "activity")
 
 
 class AwardOut(Strict):
@@ -83,9 +62,9 @@ class Events(MethodView):
     @blp.response(201, EventOut)
     @blp.alt_response(200, schema=EventOut, description="A replay: the first answer")
     @blp.alt_response(409, description="The same id was recorded with another body (`event_conflict`)")
-    def post(self, body):
+    def post(self, event):
         """Record a transaction or learning activity (idempotent by its id)"""
-        answer, created = events.record(context.session(), context.rules(), body,
+        answer, created = events.record(context.session(), context.program(), event,
                                         actor=context.actor(), now=context.now())
         return answer, 201 if created else 200
 
@@ -106,7 +85,7 @@ class EventBatch(MethodView):
                                   "status": "error", "points": None,
                                   "error": {"reason": "invalid", "message": "the event is not valid",
                                             "errors": flatten(error.messages, "json")}}
-        recorded = iter(events.record_batch(context.session(), context.rules(), parsed,
+        recorded = iter(events.record_batch(context.session(), context.program(), parsed,
                                             actor=context.actor(), now=context.now()))
         return {"results": [refused[i] if i in refused else next(recorded) for i in range(len(body["events"]))]}
 

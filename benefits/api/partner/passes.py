@@ -3,10 +3,10 @@ from flask import g
 from flask.views import MethodView
 from marshmallow import fields
 
+from ...schemas import Strict
 from ...services import passes
 from .. import context
 from ..context import writes
-from ..schemas import Strict
 from . import blp
 
 
@@ -39,4 +39,4 @@ class PassLookup(MethodView):
         """The customer behind a pass: pseudonym, masked name, tier, and this partner's benefits only"""
         s, now = context.session(), context.now()
         found = passes.find(s, code, key_id=g.api_key.id, now=now)
-        return passes.view(s, context.rules(), found, context.partner(), secret=context.secret(), now=now)
+        return passes.view(s, context.program(), found, context.partner(), secret=context.secret(), now=now)

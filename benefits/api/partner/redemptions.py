@@ -1,15 +1,16 @@
 """Two-phase redemptions: hold, then confirm or cancel; and the partner's own list to reconcile."""
 from flask import g
 from flask.views import MethodView
-from marshmallow import fields, validate
+from marshmallow import fields, post_load, validate
 
+from ...models import RedemptionStatus
+from ...schemas import Strict
 from ...services import partners, redemptions
+from ...services.redemptions import HoldRequest
 from .. import context
-from ..context import writes
-from ..schemas import PageArgs, Strict, cursor_id, page
+from ..context import reads, writes
+from ..pages import PageArgs, page_of, paged
 from . import blp
-
-STATUSES = ("held", "confirmed", "cancelled", "lapsed")
 
 
 class RedemptionIn(Strict):
@@ -17,6 +18,10 @@ class RedemptionIn(Strict):
     benefit = fields.String(required=True, validate=validate.Length(min=1, max=64))
     quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
     capture = fields.Boolean(load_default=False, metadata={"description": "Hold and confirm at once"})
+
+    @post_load
+    def make(self, data, **_) -> HoldRequest:
+        return HoldRequest(**data)
 
 
 class RedemptionOut(Strict):
@@ -38,14 +43,12 @@ class RedemptionOut(Strict):
 
 
 class RedemptionArgs(PageArgs):
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    status = fields.Enum(RedemptionStatus, by_value=True, load_default=None)
     since = fields.AwareDateTime(load_default=None, metadata={"description": "Created at or after"})
     until = fields.AwareDateTime(load_default=None, metadata={"description": "Created before"})
 
 
-class RedemptionPage(Strict):
-    items = fields.List(fields.Nested(RedemptionOut))
-    next_cursor = fields.String(allow_none=True)
+RedemptionPage = page_of(RedemptionOut, "RedemptionPage")
 
 
 @blp.route("/redemptions")
@@ -56,19 +59,19 @@ class Redemptions(MethodView):
     @blp.alt_response(403, description="The partner does not serve this benefit, or the pass is for another")
     @blp.alt_response(404, description="Unknown or expired pass")
     @blp.alt_response(409, description="`quota_exhausted` or `not_eligible`")
-    def post(self, body):
+    def post(self, hold):
         """Hold a benefit for the pass's customer (`capture: true` confirms at once)"""
-        return redemptions.hold(context.session(), context.rules(), context.partner(), key_id=g.api_key.id,
-                                actor=context.actor(), now=context.now(), **body)
+        return redemptions.hold(context.session(), context.program(), context.partner(), hold, key_id=g.api_key.id,
+                                actor=context.actor(), now=context.now())
 
+    @reads
     @blp.arguments(RedemptionArgs, location="query")
     @blp.response(200, RedemptionPage)
     def get(self, args):
         """The partner's own redemptions, newest first"""
-        items = redemptions.listing(context.session(), context.partner(), limit=args["limit"] + 1,
-                                    before_id=cursor_id(args["cursor"]), status=args["status"],
-                                    since=args["since"], until=args["until"])
-        return page(items, args["limit"], lambda redemption: redemption.id)
+        return paged(args, lambda **page: redemptions.listing(
+            context.session(), context.partner(), status=args["status"], since=args["since"],
+            until=args["until"], **page))
 
 
 @blp.route("/redemptions/<int:redemption_id>/confirm")

@@ -22,16 +22,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from marshmallow import ValidationError
 
-from . import audit, events
-from .customers import Rules
+from . import db
+from .schemas import flatten
+from .schemas.events import EventIn
+from .services import audit, events
+from .services.events import ReportedEvent
 
 CHUNK = 1000
 FORMATS = ("csv", "jsonl")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 MAX_LINE = 64 * 1024  # bytes: far beyond any valid event, small enough to refuse junk early
-RETRIES = 3
 
 
 class ImportRefused(Exception):
@@ -44,7 +46,7 @@ class Line:
 
     number: int
     text: str
-    body: dict | None = None
+    event: ReportedEvent | None = None
     reason: str | None = None
     message: str | None = None
     errors: list = field(default_factory=list)
@@ -59,20 +61,6 @@ class Summary:
 
     def line(self) -> str:
         return f"created {self.created}, duplicate {self.duplicate}, rejected {self.rejected}"
-
-
-def event_schema():
-    """The API's event schema (``POST /api/v1/events``): one set of validation rules for both ways in."""
-    from ..api.app.events import EventIn
-
-    return EventIn()
-
-
-def flatten(messages) -> list[dict]:
-    from ..api.errors import flatten as flatten_messages
-
-    return [{"path": item["path"].removeprefix("json."), "message": item["message"]}
-            for item in flatten_messages(messages, "json")]
 
 
 # ---------------------------------------------------------------- reading
@@ -125,7 +113,7 @@ def _too_long(number: int, text: str) -> Line:
 
 
 def read_jsonl(raw_lines: Iterable[bytes]) -> Iterator[Line]:
-    schema = event_schema()
+    schema = EventIn()
     for number, text in enumerate(_decoded(raw_lines), start=1):
         text = text.rstrip("\r\n")
         if not text.strip():
@@ -149,7 +137,7 @@ def read_jsonl(raw_lines: Iterable[bytes]) -> Iterator[Line]:
 
 def csv_header(header: list[str]) -> list[str]:
     """The header's column names, checked against the event body's fields."""
-    schema = event_schema()
+    schema = EventIn()
     names = [name.strip() for name in header]
     known = set(schema.fields)
     problems = []
@@ -170,7 +158,7 @@ def csv_header(header: list[str]) -> list[str]:
 
 def read_csv(raw_lines: Iterable[bytes]) -> Iterator[Line]:
     """The CSV file's lines; its header row is read and checked at once (``ImportRefused``)."""
-    schema = event_schema()
+    schema = EventIn()
     reader = csv.reader(_decoded(raw_lines), strict=True)
     try:
         header = next(reader)
@@ -221,10 +209,8 @@ def _csv_text(cells: list[str]) -> str:
 
 
 def _validated(schema, number: int, text: str, raw: dict) -> Line:
-    from marshmallow import ValidationError
-
     try:
-        return Line(number, text, body=schema.load(raw))
+        return Line(number, text, event=schema.load(raw))
     except ValidationError as error:
         errors = flatten(error.messages)
         return Line(number, text, reason="invalid",
@@ -287,30 +273,18 @@ class RejectedWriter:
 
 def import_actor() -> audit.Actor:
     """``system``, with a request id shared by every audit row of this import."""
-    return audit.Actor(type="system", id=None, name="system", request_id=f"import-{uuid.uuid4().hex[:16]}")
+    return audit.Actor.system(request_id=f"import-{uuid.uuid4().hex[:16]}")
 
 
-def _retryable(error: Exception) -> bool:
-    if isinstance(error, IntegrityError):
-        return True  # an event of the chunk committed meanwhile by another writer: the retry replays it
-    text = str(getattr(error, "orig", error)).lower()
-    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+def record_chunk(sessions, programs, chunk: list[ReportedEvent], *, actor: audit.Actor,
+                 now: datetime) -> list[dict]:
+    """One unit of work: ``events.record_batch`` under the active version; run again when it lost a race
+    (an event of the chunk committed meanwhile by another writer: the retry answers it as a duplicate)."""
+    def work(session):
+        with programs.active(session) as program:
+            return events.record_batch(session, program, chunk, actor=actor, now=now)
 
-
-def record_chunk(sessions, programs, bodies: list[dict], *, actor: audit.Actor, now: datetime) -> list[dict]:
-    """One transaction: ``events.record_batch`` under the active version, committed; retried on a race."""
-    for attempt in range(RETRIES):
-        with sessions() as session:
-            try:
-                version, program = programs.active(session)
-                results = events.record_batch(session, Rules(version, program), bodies, actor=actor, now=now)
-                session.commit()
-                return results
-            except (IntegrityError, OperationalError) as error:
-                session.rollback()
-                if attempt == RETRIES - 1 or not _retryable(error):
-                    raise
-    raise RuntimeError("unreachable")
+    return db.run(sessions, work)
 
 
 def run(lines: Iterable[Line], *, sessions, programs, clock: Callable[[], datetime],
@@ -332,7 +306,7 @@ def run(lines: Iterable[Line], *, sessions, programs, clock: Callable[[], dateti
             summary.rejected_lines.append(line)
 
     def flush(pending: list[Line], refused: list[Line]) -> None:
-        results = record_chunk(sessions, programs, [line.body for line in pending], actor=actor,
+        results = record_chunk(sessions, programs, [line.event for line in pending], actor=actor,
                                now=clock()) if pending else []
         for line, result in zip(pending, results):
             if result["status"] == "created":
@@ -349,7 +323,7 @@ def run(lines: Iterable[Line], *, sessions, programs, clock: Callable[[], dateti
     pending: list[Line] = []
     refused: list[Line] = []
     for line in lines:
-        if line.body is None:
+        if line.event is None:
             refused.append(line)
         else:
             pending.append(line)

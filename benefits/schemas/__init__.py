@@ -1,4 +1,9 @@
-"""Schemas shared by the blueprints: money, paging, and the error body."""
+"""Request schemas shared by every way in: the HTTP API, ``benefits events import`` and the broker consumer.
+
+Each schema validates one body and loads it into the service's own typed input
+(a frozen dataclass of ``benefits.services``); ``flatten`` turns marshmallow's
+nested messages into the ``[{path, message}]`` list of every 422.
+"""
 from decimal import Decimal
 
 import marshmallow as ma
@@ -7,6 +12,7 @@ from marshmallow import fields, validate
 MAX_AMOUNT = Decimal(10) ** 12
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$",
                      error="must be 1 to 64 letters, digits or . _ : @ - (starting with a letter or digit)")
+TEXT = validate.Length(min=1, max=64)
 
 
 class Strict(ma.Schema):
@@ -56,38 +62,21 @@ def MoneyOut(**kwargs):
                                                     "example": "8000000.00"} | kwargs.pop("metadata", {}), **kwargs)
 
 
-class PageArgs(Strict):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=100))
-
-
-def cursor_id(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit() or len(cursor) > 19:
-        from ..errors import Invalid
-        raise Invalid([{"path": "query.cursor", "message": "not a cursor this API gave out"}])
-    return int(cursor)
-
-
-def page(items: list, limit: int, cursor_of) -> dict:
-    """``{items, next_cursor}`` from ``limit + 1`` fetched items."""
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "next_cursor": str(cursor_of(items[-1])) if more and items else None}
-
-
-class ErrorItem(ma.Schema):
-    path = fields.String(required=True, metadata={"example": "json.amount"})
-    message = fields.String(required=True)
-
-
-class ErrorBody(ma.Schema):
-    """The error body of every answer >= 400 (documented as the `Error` component)."""
-
-    code = fields.Integer(required=True, metadata={"description": "The HTTP status"})
-    status = fields.String(required=True, metadata={"description": "The status' phrase"})
-    message = fields.String(required=True, metadata={"description": "For a person"})
-    reason = fields.String(required=True, metadata={"description": "A stable machine-readable word",
-                                                    "example": "insufficient_points"})
-    errors = fields.List(fields.Nested(ErrorItem), metadata={"description": "Field errors; on every 422"})
+def flatten(errors, prefix="") -> list[dict]:
+    """marshmallow's nested ``{"events": {"0": {"id": [...]}}}`` as ``[{path, message}]``."""
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [{"path": prefix or "json", "message": message} for message in errors]
+    if isinstance(errors, list):
+        return [item for i, e in enumerate(errors) for item in flatten(e, f"{prefix}[{i}]")]
+    if isinstance(errors, dict):
+        flat = []
+        for key, value in errors.items():
+            if key == "_schema":
+                path = prefix
+            elif isinstance(key, int) or str(key).isdigit():
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.extend(flatten(value, path))
+        return flat
+    return [{"path": prefix, "message": str(errors)}]
