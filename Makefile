@@ -30,8 +30,7 @@ demo: setup
 	$(BIN)/benefits demo
 
 run: demo
-	$(BIN)/gunicorn --workers 2 --threads 4 --worker-class gthread --bind $(HOST):$(PORT) \
-		--access-logfile - wsgi:app
+	$(BIN)/gunicorn --config python:benefits.gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

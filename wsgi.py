@@ -1,8 +1,2 @@
-import logging
-import os
-
-from benefits import create_app
-
-logging.basicConfig(level=os.environ.get("BENEFITS_LOG_LEVEL", "INFO"),
-                    format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-app = create_app()
+"""The WSGI entry point: ``gunicorn -c python:benefits.gunicorn wsgi:app`` (or ``benefits.server:app``)."""
+from benefits.server import app  # noqa: F401

@@ -28,7 +28,7 @@ BENCH = ROOT / "bench"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benefits.cli import upgrade  # noqa: E402
+from benefits.migrate import upgrade  # noqa: E402
 from benefits.db import reachable  # noqa: E402
 
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
@@ -36,8 +36,8 @@ POSTGRES_URL = os.environ.get("BENEFITS_BENCH_POSTGRES_URL",
                               os.environ.get("BENEFITS_TEST_POSTGRES_URL",
                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 SECRET = "bench-secret-not-for-production"
-GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
-GUNICORN_TEXT = "gunicorn --workers 2 --worker-class gthread --threads 4 (as `make run`), no access log"
+GUNICORN = ["--config", "python:benefits.gunicorn", "--workers", "2", "--threads", "4"]
+GUNICORN_TEXT = "gunicorn -c python:benefits.gunicorn --workers 2 --threads 4 (gthread, as `make run`), no access log"
 
 
 def log(message: str) -> None:

@@ -8,6 +8,7 @@ from flask import Flask
 from .config import Config
 from .db import make_engine, make_session_factory
 from .extension import Extension
+from .services.keys import KeyCache
 from .services.programs import Programs
 
 
@@ -29,7 +30,7 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
         config=config, engine=engine, sessions=make_session_factory(engine),
-        programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS))
+        programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS))
 
     from . import api, cli
 

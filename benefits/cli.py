@@ -1,20 +1,63 @@
-"""The `benefits` command line, built on Flask's CLI.
+"""The `benefits` command line.
 
 Each command is one or more units of work (``benefits.db.run``) calling the
-same services as the API.
+same services as the API. A refusal or a configuration problem is one line on
+stderr and an exit code (``EXIT_CODES``), never a traceback; every command but
+``db upgrade`` refuses a database that lacks the schema rather than create one.
 """
+import json
 import os
 import sys
+from functools import wraps
 from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
 
-from . import db
+from . import db, migrate
+from .config import ConfigurationError
+from .errors import DomainError
 from .extension import Extension
 from .models import Role, SourceType
 from .services import audit, keys, ledger, redemptions, rule_versions
+
+EXIT_REFUSED = 1  # the service refused: an unknown key or version, an invalid document, rejected lines
+EXIT_UNUSABLE = 2  # usage or configuration: bad arguments, settings, no database or no schema
+EXIT_BROKEN = 3  # the audit chain does not verify
+EXIT_CODES = {0: "done", EXIT_REFUSED: "refused", EXIT_UNUSABLE: "usage or configuration",
+              EXIT_BROKEN: "audit chain broken"}
+SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+class Refused(click.ClickException):
+    exit_code = EXIT_REFUSED
+
+
+class Unusable(click.ClickException):
+    exit_code = EXIT_UNUSABLE
+
+
+class Command(click.Command):
+    """A command whose refusals and configuration problems end it with one line and their exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DomainError as error:
+            raise Refused(error.message) from None
+        except ConfigurationError as error:
+            raise Unusable(str(error)) from None
+        except OperationalError as error:
+            raise Unusable(f"the database cannot be used: {str(error.orig).strip().splitlines()[0]}") from None
+
+
+class Group(click.Group):
+    command_class = Command
+
+    def __init__(self, name=None, summary: str | None = None, **kwargs):
+        super().__init__(name, **({"short_help": summary, "help": summary} if summary else {}), **kwargs)
 
 
 def _extension() -> Extension:
@@ -26,112 +69,147 @@ def _run(work, *, write: bool = True):
     return db.run(_extension().sessions, work, write=write)
 
 
-def migrations_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "migrations"
+def needs_schema(command):
+    """Refuse to run on a database without the current schema (and never create an empty SQLite file)."""
+    @wraps(command)
+    def checked(*args, **kwargs):
+        problem = migrate.schema_problem(current_app.config["DATABASE_URL"])
+        if problem:
+            raise Unusable(problem)
+        return command(*args, **kwargs)
+    return checked
 
 
-def alembic_config(url: str):
-    from alembic.config import Config as AlembicConfig
-
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(migrations_dir()))
-    config.attributes["url"] = url
-    return config
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    from alembic import command
-
-    command.upgrade(alembic_config(url), revision)
+def app_command(group: click.Group, name: str, summary: str, *, schema: bool = True):
+    """A command of ``group`` run in the app's context, with the one-line ``summary`` of ``--help``."""
+    def decorate(function):
+        function = needs_schema(function) if schema else function
+        return group.command(name, short_help=summary)(with_appcontext(function))
+    return decorate
 
 
-db_group = click.Group("db", help="The database schema.")
+db_group = Group("db", "The database schema.")
 
 
-@db_group.command("upgrade")
-@with_appcontext
+@app_command(db_group, "upgrade", "Create or migrate every table to the newest schema.", schema=False)
 def db_upgrade():
-    """Create or migrate every table to the newest schema."""
-    upgrade(current_app.config["DATABASE_URL"])
+    """Create or migrate every table to the newest schema (safe to repeat)."""
+    migrate.upgrade(current_app.config["DATABASE_URL"])
     click.echo("database is up to date")
 
 
-rules = click.Group("rules", help="Rule versions.")
+rules_group = Group("rules", "Rule versions: bootstrap, export, the active one.")
 
 
-@rules.command("load")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@app_command(rules_group, "load", "Load a rule document as a new version (bootstrap).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--activate", is_flag=True, help="Approve and activate it (only while no version is active).")
-@with_appcontext
-def rules_load(path: Path, activate: bool):
-    """Load a rule document as a new version (bootstrap, audited as system)."""
-    media_type = SourceType.JSON if path.suffix.lower() == ".json" else SourceType.YAML
-    version = _run(lambda s: rule_versions.bootstrap(s, path.read_bytes(), media_type, activate_it=activate,
+def rules_load(path: Path | None, activate: bool):
+    """Load a rule document as a new version, audited as system (PATH: default, the bank's programme)."""
+    source = path.read_bytes() if path else rule_versions.DEFAULT_PROGRAMME.read_bytes()
+    media_type = SourceType.JSON if path and path.suffix.lower() == ".json" else SourceType.YAML
+    version = _run(lambda s: rule_versions.bootstrap(s, source, media_type, activate_it=activate,
                                                      now=_extension().now()))
     click.echo(f"rule version {version.id} loaded ({version.status})")
 
 
-@rules.command("export")
+@app_command(rules_group, "export", "Print a version's document as it was uploaded.")
 @click.argument("version", type=int)
-@with_appcontext
 def rules_export(version: int):
-    """Print a version's document as it was uploaded."""
+    """Print a version's document as it was uploaded, byte for byte."""
     click.echo(_run(lambda s: rule_versions.get(s, version).source, write=False), nl=False)
 
 
-@rules.command("active")
-@with_appcontext
+@app_command(rules_group, "active", "Print the active version's number, or nothing.")
 def rules_active():
-    """Print the active version's number, or nothing."""
+    """Print the active version's number, or nothing while no version is active."""
     active = _run(rule_versions.active_id, write=False)
     if active is not None:
         click.echo(active)
 
 
-keys_group = click.Group("keys", help="API keys.")
+keys_group = Group("keys", "API keys: create, list, revoke.")
 
 
-@keys_group.command("create")
+@app_command(keys_group, "create", "Create a key; the key alone is on the last line.")
 @click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @click.option("--name", required=True)
 @click.option("--partner", "partner_id", default=None, help="The partner a partner key belongs to.")
-@with_appcontext
 def keys_create(role: str, name: str, partner_id: str | None):
-    """Create a key; the key itself is printed alone on the last line."""
+    """Create a key; the key itself is printed alone on the last line (it is shown only now)."""
     key, plaintext = _run(lambda s: keys.create_key(s, role=Role(role), name=name, partner_id=partner_id,
                                                     actor=audit.SYSTEM, now=_extension().now()))
     click.echo(f"created {role} key {key.id} ({name}); it is shown only now:")
     click.echo(plaintext)
 
 
-@keys_group.command("revoke")
+@app_command(keys_group, "list", "Every key: id, role, name, partner, created, last used, revoked.")
+def keys_list():
+    """Every key, newest first: id, role, name, partner, created, last used, revoked (never the key)."""
+    rows = [("id", "role", "name", "partner", "created", "last_used", "revoked")]
+    for key in _run(lambda s: keys.listing(s, limit=None, before=None), write=False):
+        rows.append((str(key.id), key.role, key.name, key.partner_id or "-", _moment(key.created_at),
+                     _moment(key.last_used_at), _moment(key.revoked_at)))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _moment(value) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+@app_command(keys_group, "revoke", "Revoke a key: refused (401) from its next request on.")
 @click.argument("key_id", type=int)
-@with_appcontext
 def keys_revoke(key_id: int):
-    """Revoke a key: it is refused (401) from the next request on, on every process."""
+    """Revoke a key: it is refused (401) from the next request on, on every process (audited)."""
     key = _run(lambda s: keys.revoke(s, key_id, actor=audit.SYSTEM, now=_extension().now()))
     click.echo(f"revoked key {key.id} ({key.name})")
 
 
-audit_group = click.Group("audit", help="The audit trail.")
+audit_group = Group("audit", "The audit trail: verify the chain, export its tip.")
 
 
-@audit_group.command("verify")
-@with_appcontext
-def audit_verify():
-    """Walk the hash chain; exits 1 if any row was changed or removed."""
+@app_command(audit_group, "verify", "Walk the hash chain; exit 3 if it is broken.")
+@click.option("--tip", "tip_file", type=click.File("r"), default=None,
+              help="A tip saved by `audit export-tip`: the chain must still extend it.")
+def audit_verify(tip_file):
+    """Walk the hash chain, every row and link; exit 3 if a row was changed or removed.
+
+    With --tip, the chain must also still hold the row of a tip saved earlier,
+    with the same hash: a rewrite of the chain from before that row is detected
+    even if it was made consistent.
+    """
     result = _run(audit.verify, write=False)
     click.echo(f"ok={result['ok']} checked={result['checked']} first_bad={result['first_bad']}")
-    sys.exit(0 if result["ok"] else 1)
+    if result["ok"] and tip_file is not None:
+        saved = _read_tip(tip_file)
+        held = _run(lambda s: audit.extends(s, saved["seq"], saved["hash"]), write=False)
+        click.echo(f"tip seq={saved['seq']} {'held' if held else 'NOT held'}")
+        result["ok"] = held
+    sys.exit(0 if result["ok"] else EXIT_BROKEN)
 
 
-points = click.Group("points", help="Points.")
+def _read_tip(tip_file) -> dict:
+    try:
+        saved = json.load(tip_file)
+        return {"seq": int(saved["seq"]), "hash": str(saved["hash"])}
+    except (ValueError, KeyError, TypeError):
+        raise Unusable(f"{tip_file.name} is not a tip written by `benefits audit export-tip`") from None
 
 
-@points.command("expire")
-@with_appcontext
+@app_command(audit_group, "export-tip", "Print the chain's tip as JSON, for write-once storage.")
+def audit_export_tip():
+    """Print the chain's tip (seq, hash, time) as one line of JSON, to keep where nobody can rewrite it."""
+    click.echo(json.dumps(_run(audit.tip, write=False)))
+
+
+points_group = Group("points", "Points: expire lots past their date.")
+
+
+@app_command(points_group, "expire", "Expire every lot past its expiry (daily, for cron).")
 def points_expire():
-    """Write expire entries for every lot past its expiry (for cron)."""
+    """Write expire entries for every lot past its expiry (daily, for cron)."""
     total_points = total_customers = 0
     now = _extension().now()
     while True:
@@ -143,11 +221,10 @@ def points_expire():
     click.echo(f"expired {total_points} points of {total_customers} customers")
 
 
-redemptions_group = click.Group("redemptions", help="Partner redemptions.")
+redemptions_group = Group("redemptions", "Partner redemptions: lapse expired holds.")
 
 
-@redemptions_group.command("lapse")
-@with_appcontext
+@app_command(redemptions_group, "lapse", "Lapse every hold past its expiry (every minute, for cron).")
 def redemptions_lapse():
     """Write the lapsed state of every hold past its expiry (for cron; the quota returned already)."""
     total, now = 0, _extension().now()
@@ -156,10 +233,10 @@ def redemptions_lapse():
     click.echo(f"lapsed {total} holds")
 
 
-events_group = click.Group("events", help="Transactions and learning activity.")
+events_group = Group("events", "Transactions and learning activity: import a file.")
 
 
-@events_group.command("import")
+@app_command(events_group, "import", "Record events from a CSV or JSON lines file; exit 1 if lines were rejected.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "jsonl"]), default="auto", show_default=True,
               help="auto: by the extension (.csv; .jsonl, .ndjson, .json), else by the first character.")
@@ -167,16 +244,15 @@ events_group = click.Group("events", help="Transactions and learning activity.")
               help="Where rejected lines are written, each with its line number and reason [default: FILE.rejected].")
 @click.option("--chunk-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
               help="Events per transaction.")
-@with_appcontext
 def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: int):
     """Record events from FILE: CSV with a header row, or JSON lines; one POST /api/v1/events body a line.
 
-    Idempotent by event id (a re-import counts duplicates); prints
-    `created N, duplicate N, rejected N`.
+    CSV columns (a header row names them, in any order): id, customer_id, type,
+    occurred_at (required), amount, currency, category, channel, activity,
+    course_id; an empty cell is an absent field. Idempotent by event id (a
+    re-import counts duplicates); prints `created N, duplicate N, rejected N`
+    and exits 1 when any line was rejected.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .errors import DomainError
     from . import imports
 
     rejected_path = rejected_path or file.with_name(file.name + ".rejected")
@@ -194,29 +270,73 @@ def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: 
             finally:
                 writer.close()
     except imports.ImportRefused as error:
-        raise click.ClickException(str(error)) from None
-    except (DomainError, SQLAlchemyError, OSError) as error:
+        raise Refused(str(error)) from None
+    except (DomainError, OperationalError, OSError) as error:
         message = error.message if isinstance(error, DomainError) else str(error).splitlines()[0]
-        raise click.ClickException(f"import stopped ({summary.line()} before it): {message}") from None
+        raise Refused(f"import stopped ({summary.line()} before it): {message}") from None
     click.echo(summary.line())
     if summary.rejected:
         click.echo(f"rejected lines are in {rejected_path}", err=True)
+        sys.exit(EXIT_REFUSED)
+
+
+@click.command("demo", cls=Command, short_help="Demo partners, customers and events; print fresh demo keys.")
+@with_appcontext
+@needs_schema
+def demo_command():
+    """Create the demo partners, customers and events that are missing, and print fresh demo keys as shell exports."""
+    from . import demo
+
+    extension = _extension()
+
+    def work(session):
+        with extension.programs.active(session) as program:
+            return demo.seed(session, program, extension.now())
+
+    created = db.run(extension.sessions, work)
+    click.echo("# demo keys (shown once; paste into your shell):")
+    for variable, plaintext in created:
+        click.echo(f"export {variable}={plaintext}")
+
+
+@click.command("serve", cls=Command, short_help="Serve the API and the console with gunicorn.")
+@click.option("--bind", default="127.0.0.1:5000", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+def serve_command(bind: str, workers: int, threads: int):
+    """Serve the API (and the console) with gunicorn: gthread workers, JSON logs on stderr."""
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", "python:benefits.gunicorn",
+                               "--workers", str(workers), "--threads", str(threads), "--bind", bind,
+                               "benefits.server:app"])
+
+
+COMMANDS = (db_group, rules_group, keys_group, audit_group, points_group, redemptions_group, events_group,
+            demo_command)
 
 
 def init_app(app) -> None:
-    from .demo import demo_command
-
-    for group in (db_group, rules, keys_group, audit_group, points, redemptions_group, events_group, demo_command):
-        app.cli.add_command(group)
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
-def _create_app():
+@click.group(cls=Group, context_settings=SETTINGS, epilog="Exit codes: " + ", ".join(
+    f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + ". Configuration: BENEFITS_* environment "
+    "variables (BENEFITS_DATABASE_URL, BENEFITS_SECRET_KEY, ...).")
+@click.pass_context
+def benefits(ctx):
+    """VIP Benefits: the service's operations."""
+    if ctx.invoked_subcommand == "serve":
+        return
     from . import create_app
 
-    return create_app()
+    try:
+        app = create_app()
+    except ConfigurationError as error:
+        raise Unusable(str(error)) from None
+    ctx.with_resource(app.app_context())
 
 
 def main():
-    os.environ.setdefault("FLASK_RUN_FROM_CLI", "false")
-    cli = FlaskGroup(create_app=_create_app, help="VIP Benefits: the service and its operations.")
-    cli.main(prog_name="benefits")
+    for command in (*COMMANDS, serve_command):
+        benefits.add_command(command)
+    benefits.main(prog_name="benefits")

@@ -51,6 +51,7 @@ SETTINGS: dict[str, Setting] = {
     "SECRET_KEY": Setting("BENEFITS_SECRET_KEY", default=DEFAULT_SECRET_KEY),
     "PRODUCTION": Setting("BENEFITS_ENV", lambda text: text.strip() == "production", default=False),
     "RULES_REFRESH_SECONDS": Setting("BENEFITS_RULES_REFRESH_SECONDS", _non_negative, default=1.0),
+    "KEY_CACHE_SECONDS": Setting("BENEFITS_KEY_CACHE_SECONDS", _non_negative, default=1.0),
     "CLOCK": Setting(None),  # a callable answering the current time (tests); None: the system clock
     "TESTING": Setting(None, default=False),
 }
@@ -75,6 +76,7 @@ class Config:
     SECRET_KEY: str
     PRODUCTION: bool
     RULES_REFRESH_SECONDS: float
+    KEY_CACHE_SECONDS: float
     CLOCK: Callable[[], datetime] | None
     TESTING: bool
     MAX_CONTENT_LENGTH: int = MAX_CONTENT_LENGTH

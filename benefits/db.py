@@ -14,7 +14,6 @@ failure): the retry sees what the winner committed.
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import MetaData, create_engine, event, text
@@ -44,8 +43,6 @@ class Base(DeclarativeBase):
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
@@ -132,6 +129,53 @@ def run(sessions: sessionmaker, work: Callable[[Session], T], *, write: bool = T
             if on_retry is not None:
                 on_retry()
     raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- work deferred to the end of a transaction
+
+AFTER_COMMIT = "after_commit"  # the queue of callables run once the outermost transaction has committed
+_QUEUES = {AFTER_COMMIT}
+
+
+def defer(session: Session, queue: str, item) -> None:
+    """Keep ``item`` until the transaction ends: gone if the (nested) transaction it was added in rolls back.
+
+    A queue is taken by whoever needs it at commit (the audit chain's seal takes
+    its rows); the ``AFTER_COMMIT`` queue's callables run after the commit.
+    """
+    _QUEUES.add(queue)
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(queue, []).append((transaction, item))
+
+
+def take(session: Session, queue: str) -> list:
+    """The items of ``queue`` still standing, removed from it."""
+    return [item for _, item in session.info.pop(queue, [])]
+
+
+def _ancestors(transaction):
+    while transaction is not None:
+        yield transaction
+        transaction = transaction.parent
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction) -> None:
+    for queue in _QUEUES:
+        if session.info.get(queue):
+            session.info[queue] = [entry for entry in session.info[queue]
+                                   if previous_transaction not in _ancestors(entry[0])]
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in take(session, AFTER_COMMIT):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(AFTER_COMMIT, None)
 
 
 def retryable(error: Exception) -> bool:

@@ -1,12 +1,7 @@
-"""Demo data for `make run`: keys to try the API with (printed), partners and customers."""
+"""Demo data for `make run` (`benefits demo`): keys to try the API with, partners, customers, events."""
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import click
-from flask import current_app
-from flask.cli import with_appcontext
-
-from . import db
 from .models import Customer, Event, EventType, Partner, PartnerKind, Role
 from .rules import Program
 from .services import audit, customers, events, keys, partners
@@ -71,19 +66,3 @@ def seed(session, program: Program, now: datetime) -> list[tuple[str, str]]:
         events.record(session, program, ReportedEvent(event_id, customer_id, kind, now - timedelta(days=30),
                                                       currency=currency, **fields), actor=audit.SYSTEM, now=now)
     return created
-
-
-@click.command("demo")
-@with_appcontext
-def demo_command():
-    """Create demo partners and customers, and print fresh demo keys as shell exports."""
-    extension = current_app.extensions["benefits"]
-
-    def work(session):
-        with extension.programs.active(session) as program:
-            return seed(session, program, extension.now())
-
-    created = db.run(extension.sessions, work)
-    click.echo("# demo keys (shown once; paste into your shell):")
-    for variable, plaintext in created:
-        click.echo(f"export {variable}={plaintext}")

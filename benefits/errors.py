@@ -16,6 +16,11 @@ class DomainError(Exception):
         self.message = message or (self.__doc__ or self.reason).strip()
         self.errors = errors
 
+    @property
+    def headers(self) -> dict:
+        """HTTP headers the answer carries (RFC 9110: a challenge on 401, a wait on 429)."""
+        return {}
+
 
 class Invalid(DomainError):
     """The request is not valid."""
@@ -34,11 +39,27 @@ class RuleDocumentInvalid(Invalid):
     reason = "invalid_rule_document"
 
 
+class PatternTooComplex(RuleDocumentInvalid):
+    """A `matches` pattern needs more of the engine's automaton than it allows."""
+
+    reason = "pattern_too_complex"
+
+
+class OccurredInFuture(Invalid):
+    """The event is dated later than the server's clock allows."""
+
+    reason = "occurred_in_future"
+
+
 class Unauthenticated(DomainError):
     """A valid API key is required."""
 
     status = 401
     reason = "unauthenticated"
+
+    @property
+    def headers(self) -> dict:
+        return {"WWW-Authenticate": 'Bearer realm="benefits"'}
 
 
 class Forbidden(DomainError):
@@ -131,3 +152,11 @@ class RateLimited(DomainError):
 
     status = 429
     reason = "rate_limited"
+
+    def __init__(self, message=None, *, retry_after: int = 60):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict:
+        return {"Retry-After": str(self.retry_after)}

@@ -6,17 +6,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from .config import Config
+from .services.keys import KeyCache
 from .services.programs import Programs
 
 
 @dataclass
 class Extension:
-    """What the app holds for the service: its settings, the database and the compiled rule programs."""
+    """What the app holds for the service: its settings, the database, the compiled rule programs, the keys
+    it has just authenticated."""
 
     config: Config
     engine: Engine
     sessions: sessionmaker
     programs: Programs
+    keys: KeyCache
 
     def now(self) -> datetime:
         """The current time: the configured clock's (tests), else the system's."""

@@ -25,7 +25,8 @@ from typing import Callable, Iterable, Iterator
 from marshmallow import ValidationError
 
 from . import db
-from .schemas import flatten
+from .errors import Invalid
+from .schemas import flatten, parse_json
 from .schemas.events import EventIn
 from .services import audit, events
 from .services.events import ReportedEvent
@@ -125,7 +126,10 @@ def read_jsonl(raw_lines: Iterable[bytes]) -> Iterator[Line]:
             yield _too_long(number, text)
             continue
         try:
-            raw = json.loads(text)
+            raw = parse_json(text)
+        except Invalid as error:
+            yield _refused(number, text, error.errors)
+            continue
         except ValueError as error:
             yield Line(number, text, reason="invalid", message=f"not valid JSON: {error}")
             continue
@@ -212,9 +216,18 @@ def _validated(schema, number: int, text: str, raw: dict) -> Line:
     try:
         return Line(number, text, event=schema.load(raw))
     except ValidationError as error:
-        errors = flatten(error.messages)
-        return Line(number, text, reason="invalid",
-                    message="; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]), errors=errors)
+        return _refused(number, text, flatten(error.messages))
+
+
+def in_line(errors: list[dict]) -> list[dict]:
+    """Errors with paths as a line names them: ``amount``, not the API's ``json.amount``."""
+    return [{**error, "path": error["path"].removeprefix("json.")} for error in errors]
+
+
+def _refused(number: int, text: str, errors: list[dict], reason: str = "invalid") -> Line:
+    errors = in_line(errors)
+    return Line(number, text, reason=reason, message="; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]),
+                errors=errors)
 
 
 def read(path: Path, fmt: str = "auto", on_progress: Callable[[int], None] | None = None) -> tuple[str, Iterator[Line]]:
@@ -315,8 +328,9 @@ def run(lines: Iterable[Line], *, sessions, programs, clock: Callable[[], dateti
                 summary.duplicate += 1
             else:
                 error = result["error"]
-                line.reason, line.message, line.errors = error["reason"], error["message"], error["errors"]
-                refused.append(line)
+                refusal = _refused(line.number, line.text, error["errors"], error["reason"])
+                refused.append(refusal if refusal.errors else Line(line.number, line.text, reason=error["reason"],
+                                                                   message=error["message"]))
         for line in sorted(refused, key=lambda item: item.number):
             reject(line)
 

@@ -148,6 +148,7 @@ class ApiKey(Base):
     partner_id: Mapped[Optional[str]] = mapped_column(ForeignKey("partners.id"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # to within LAST_USED_EVERY
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 

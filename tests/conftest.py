@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from benefits import create_app
-from benefits.cli import upgrade
+from benefits.migrate import upgrade
 from benefits.db import reachable
 from benefits.services import audit, keys, rule_versions
 

@@ -100,8 +100,8 @@ class Server:
         log = open(self.log_path, "ab")
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
-                 "--worker-class", "gthread", "--bind", f"{HOST}:{self.port}", "--timeout", "120",
+                [sys.executable, "-m", "gunicorn", "--config", "python:benefits.gunicorn", "--workers",
+                 str(self.workers), "--threads", str(self.threads), "--bind", f"{HOST}:{self.port}", "--timeout", "120",
                  "--graceful-timeout", "5", "--no-control-socket", "wsgi:app"],
                 cwd=ROOT, env=environment(self.url), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         finally:

@@ -109,13 +109,13 @@ def test_deleted_last_row_is_detected(history, app, admin_api):
     put_back(app, original)
 
 
-def test_cli_verify_exits_1_on_a_broken_chain(history, app):
+def test_cli_verify_exits_3_on_a_broken_chain(history, app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
     original = row(app, 3)
     tamper(app, "UPDATE audit_log SET action = 'points.spent' WHERE seq = 3")
     result = runner.invoke(args=["audit", "verify"])
-    assert result.exit_code == 1 and "first_bad=3" in result.output
+    assert result.exit_code == 3 and "first_bad=3" in result.output
     put_back(app, original)
 
 

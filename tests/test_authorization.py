@@ -5,6 +5,7 @@ row for a route that no longer exists: the table is the reviewed answer to
 "who may call what".
 """
 import pytest
+import sqlalchemy as sa
 
 from conftest import Caller, make_key
 from factories import WEALTH, customer, pass_code, redeem
@@ -44,6 +45,9 @@ MATRIX = {
     ("GET", "/admin/v1/partners"): ADMIN,
     ("POST", "/admin/v1/partners/<partner_id>/keys"): ADMIN,
     ("POST", "/admin/v1/api-keys"): ADMIN,
+    ("GET", "/admin/v1/api-keys"): ADMIN,
+    ("POST", "/admin/v1/api-keys/<int:key_id>/revoke"): ADMIN,
+    ("GET", "/metrics"): ADMIN,
     ("GET", "/admin/v1/audit"): ADMIN,
     ("GET", "/admin/v1/audit/verify"): ADMIN,
 }
@@ -75,8 +79,11 @@ def world(app, client, app_api, admin_api, partner_api):
     callers = {"no key": Caller(client, None), "bad key": Caller(client, "vb_app_forged"), "app": app_api,
                "partner A": partner_a, "partner B": partner_b,
                "admin": Caller(client, make_key(app, "admin", "carol"))}
+    make_key(app, "app", "spare")
+    with app.extensions["benefits"].engine.connect() as connection:
+        spare = connection.execute(sa.text("SELECT id FROM api_keys WHERE name = 'spare'")).scalar_one()
     values = {"customer_id": "c1", "reward_id": "extra-lounge", "event_id": "e1", "code": code,
-              "redemption_id": redemption, "version": 1, "a": 1, "b": 1, "partner_id": "skyport"}
+              "redemption_id": redemption, "version": 1, "a": 1, "b": 1, "partner_id": "skyport", "key_id": spare}
     return callers, values
 
 

@@ -84,7 +84,7 @@ class Load:
                 event_id = self.refundable.pop(self.random.randrange(len(self.refundable)))
                 write = Write("reversal", "POST", f"/api/v1/events/{event_id}/reversal", {}, f"refund-{event_id}")
             elif roll < 0.30:
-                as_of = date(2026, 1, 1) + timedelta(days=n)  # one AUM snapshot per upsert
+                as_of = date.today() - timedelta(days=2000 - n)  # one AUM snapshot per upsert, none ahead of today
                 body = {"name": "王五", "aum": self.random.choice([80_000, 700_000, 7_000_000]) + n,
                         "as_of": as_of.isoformat(), "tags": []}
                 write = Write("upsert", "PUT", f"/api/v1/customers/{customer}", body, f"upsert-{n}")

@@ -1,5 +1,6 @@
 """Events: awards, multipliers, caps by local period, idempotency, batches."""
 import threading
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -44,17 +45,19 @@ def test_cap_cuts_the_award_and_still_answers_201(rules, app_api):
     assert event(app_api, "c1", amount="5000")["points"] == 0
 
 
-def test_cap_period_is_the_local_day_in_shanghai(rules, app_api):
+def test_cap_period_is_the_local_day_in_shanghai(rules, app_api, clock):
     customer(app_api, "c1")
+    clock.set(datetime(2026, 11, 23, 16, 30, tzinfo=timezone.utc))  # 00:30 on the 24th in Shanghai
     event(app_api, "c1", amount="100000", occurred_at="2026-11-23T23:59:00+08:00")
     assert event(app_api, "c1", amount="100", occurred_at="2026-11-23T15:59:30Z")["points"] == 0  # 23:59:30 local
     assert event(app_api, "c1", amount="100", occurred_at="2026-11-23T16:01:00Z")["points"] == 1  # 00:01 local
 
 
-def test_learning_cap_is_per_rule_per_day(rules, app_api):
+def test_learning_cap_is_per_rule_per_day(rules, app_api, clock):
     customer(app_api, "c1")
     points = [learning(app_api, "c1")["points"] for _ in range(3)]
     assert points == [50, 50, 0]
+    clock.advance(days=1)
     assert learning(app_api, "c1", occurred_at="2026-11-24T00:00:00+08:00")["points"] == 50
 
 

@@ -6,7 +6,6 @@ against two real gunicorn workers.
 """
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -88,7 +87,6 @@ def test_a_request_is_evaluated_wholly_under_the_version_it_began_with(
 
 # --- two gunicorn workers ----------------------------------------------------------------------
 
-LOG_LINE = re.compile(r" (\d+) INFO benefits\.requests: \S+ \S+ \d+ key=\S+ request_id=(\S+)")
 
 
 class Server:
@@ -154,7 +152,8 @@ class Server:
 
     def workers_by_request(self) -> dict[str, int]:
         """request id → the pid of the worker that answered it, from the workers' request log."""
-        return {match.group(2): int(match.group(1)) for match in LOG_LINE.finditer(self.log.read_text())}
+        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+        return {line["request_id"]: line["pid"] for line in lines if line["logger"] == "benefits.requests"}
 
 
 def poll(server: Server, rounds: int, width: int = 8) -> list[dict]:

@@ -56,7 +56,7 @@ def test_csv_import_counts_created_duplicate_and_rejected(rules, app, app_api, t
         f"e6,c1,transaction,{T},300,CNY,card_spend",                # 10: too few cells
     ]) + "\n", encoding="utf-8")
     result = run_import(app, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # lines were rejected
     assert summary(result) == "created 2, duplicate 1, rejected 5"
     assert (balance(app_api, "c1"), balance(app_api, "c2")) == (5, 50)
     assert count(app, "events") == 2
@@ -87,7 +87,7 @@ def test_jsonl_import_rejects_lines_that_are_not_events(rules, app, app_api, tmp
         json.dumps({**good, "id": "j4", "amount": 300}),             # 7: created, 3 points
     ]) + "\n", encoding="utf-8")
     result = run_import(app, path, "--rejected", str(tmp_path / "bad.jsonl"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert summary(result) == "created 2, duplicate 0, rejected 4"
     assert balance(app_api, "c1") == 10
     rejected = rejected_jsonl(tmp_path / "bad.jsonl")
@@ -117,7 +117,7 @@ def test_validation_matches_the_api_line_for_line(rules, app, app_api, tmp_path)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps({**b, "id": b["id"]}) + "\n" for b in bodies), encoding="utf-8")
     result = run_import(app, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     imported_invalid = {r["line"] for r in rejected_jsonl(tmp_path / "events.jsonl.rejected")}
     api_invalid = set()
     for number, body in enumerate(bodies, start=1):
@@ -146,8 +146,9 @@ def test_reimport_is_all_duplicates(rules, app, app_api, tmp_path):
     assert before[0] == sum(range(1, 8))
 
 
-def test_imported_balances_equal_the_api_for_the_same_events(rules, app, app_api, tmp_path):
+def test_imported_balances_equal_the_api_for_the_same_events(rules, app, app_api, tmp_path, clock):
     """The same events, imported for customers i* and posted through the API for customers a*."""
+    clock.advance(days=1)  # the events are of the 23rd and the 24th
     profiles = {"1": {"aum": 100000}, "2": {"aum": 900000}, "3": {"aum": 8000000}}
     for suffix, profile in profiles.items():
         customer(app_api, f"i{suffix}", **profile)

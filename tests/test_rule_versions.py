@@ -224,7 +224,7 @@ def test_activating_an_unapproved_version_is_409_not_approved(admin_api, second_
     assert admin_api.get("/admin/v1/rule-versions/active").get_json()["version"] == 1
 
 
-def test_activation_retires_the_previous_version_and_customers_follow(admin_api, second_admin_api, app_api):
+def test_activation_retires_the_previous_version_and_customers_follow(admin_api, second_admin_api, app_api, clock):
     customer(app_api, "c1", aum=800000)
     assert app_api.get("/api/v1/customers/c1").get_json()["tier"] == "wealth"
     version = approved(admin_api, second_admin_api)
@@ -233,6 +233,7 @@ def test_activation_retires_the_previous_version_and_customers_follow(admin_api,
     assert admin_api.get("/admin/v1/rule-versions/active").get_json()["version"] == version
     assert admin_api.get(f"/admin/v1/rule-versions/{version}").get_json()["activated_at"]
     assert app_api.get("/api/v1/customers/c1").get_json()["tier"] == "wealth"  # below it since today: grace
+    clock.advance(days=98)
     customer(app_api, "c1", aum=800000, as_of="2027-03-01")  # 98 days later: beyond the 90 days of grace
     assert app_api.get("/api/v1/customers/c1").get_json()["tier"] == "mass"
 

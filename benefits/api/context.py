@@ -7,8 +7,9 @@ request, so the request is evaluated wholly under it; the lease is held on the
 request's ``ExitStack`` and ends with the request.
 """
 import functools
-import json
 import logging
+import re
+import time
 import uuid
 from contextlib import ExitStack
 from datetime import datetime
@@ -19,16 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
-from .. import db
+from .. import db, metrics
 from ..extension import Extension
 from ..errors import DomainError, Forbidden, IdempotencyConflict, Invalid, Unauthenticated
 from ..models import Partner, Role
 from ..rules import Program
+from ..schemas import parse_json
 from ..services import audit, idempotency, keys, partners
+from .errors import handle_domain_error
 
 log = logging.getLogger("benefits.requests")
-ROLE_PREFIXES = {"/api/v1": Role.APP, "/partner/v1": Role.PARTNER, "/admin/v1": Role.ADMIN}
+ROLE_PREFIXES = {"/api/v1": Role.APP, "/partner/v1": Role.PARTNER, "/admin/v1": Role.ADMIN, "/metrics": Role.ADMIN}
 MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,%d}" % MAX_IDEMPOTENCY_KEY)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def extension() -> Extension:
@@ -70,7 +75,9 @@ def secret() -> str:
 
 def begin_request() -> None:
     """Before every request: the request id, the request's resources, the caller's key and role."""
-    g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    g.started = time.perf_counter()
+    sent = request.headers.get("X-Request-ID", "")
+    g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     g.resources = ExitStack()
     authenticate()
 
@@ -83,30 +90,41 @@ def end_request(_exc=None) -> None:
 
 def authenticate() -> None:
     """Resolve the bearer key and check its role may use this prefix."""
-    role = next((r for prefix, r in ROLE_PREFIXES.items() if request.path.startswith(prefix + "/")
-                 or request.path == prefix), None)
-    if role is None:
+    prefix = next((prefix for prefix in ROLE_PREFIXES if request.path.startswith(prefix + "/")
+                   or request.path == prefix), None)
+    if prefix is None:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("An `Authorization: Bearer <key>` header is required.")
-    key = db.run(extension().sessions, lambda s: keys.authenticate(s, token.strip()), write=False, retries=0)
+    sessions = extension().sessions
+    key = extension().keys.authenticate(token.strip(), lambda plaintext: db.run(
+        sessions, lambda s: keys.authenticate(s, plaintext), write=False, retries=0))
     if key is None:
         raise Unauthenticated("Unknown or revoked API key.")
+    if keys.last_use_is_stale(key, now()):
+        db.run(sessions, lambda s: keys.record_use(s, key.id, now()), retries=0)
+        key.last_used_at = now()  # the cached key: written, so not again for a while
     g.api_key = key
     g.actor = keys.actor_for(key, g.request_id)
-    if key.role != role:
-        raise Forbidden(f"A {key.role} key may not use {request.path.split('/v1')[0]}/v1.")
+    if key.role != ROLE_PREFIXES[prefix]:
+        raise Forbidden(f"A {key.role} key may not use {prefix}.")
 
 
 def finish(response):
-    """Echo the request id and log the request by key id and name (never the key itself)."""
+    """Echo the request id; log and count the request by its route template and key (never the key itself)."""
     if "request_id" in g:
         response.headers["X-Request-ID"] = g.request_id
     key = g.get("api_key")
-    log.info("%s %s %s key=%s request_id=%s", request.method, request.path, response.status_code,
-             f"{key.id}:{key.name}" if key else "-", g.get("request_id"))
+    route = request.url_rule.rule if request.url_rule else "(no route)"
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    metrics.REQUESTS.labels(request.method, route, response.status_code).inc()
+    metrics.LATENCY.labels(request.method, route).observe(seconds)
+    log.info("%s %s %s", request.method, route, response.status_code, extra={
+        "request_id": g.get("request_id"), "method": request.method, "route": route,
+        "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
+        "key": f"{key.id}:{key.name}" if key else None})
     return response
 
 
@@ -147,9 +165,9 @@ def writes(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         idem_key = None if is_get else request.headers.get("Idempotency-Key")
-        if idem_key is not None and not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
+        if idem_key is not None and not IDEMPOTENCY_KEY.fullmatch(idem_key):
             raise Invalid([{"path": "headers.Idempotency-Key",
-                            "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"}])
+                            "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"}])
         if refuses_body:
             _refuse_a_body()
         route = f"{request.method} {request.path}"
@@ -177,7 +195,7 @@ def writes(view):
 
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": "^[ -~]+$"},
     "description": "A retry with the same key and body answers the first response, status included; "
                    "scoped to the calling key and the route",
 }
@@ -205,7 +223,7 @@ def _refuse_a_body() -> None:
     if not data.strip():
         return
     try:
-        body = json.loads(data)
+        body = parse_json(data)
     except ValueError:
         raise BadRequest("The body is not valid JSON.") from None
     if body != {}:
@@ -214,9 +232,7 @@ def _refuse_a_body() -> None:
 
 def _store_refusal(route, idem_key, digest, error) -> None:
     """Keep a business refusal (409) as the first answer to this Idempotency-Key, in a unit of its own."""
-    from .errors import handle_domain_error
-
-    body, status = handle_domain_error(error)
+    body, status, _ = handle_domain_error(error)
     try:
         db.run(extension().sessions, lambda s: idempotency.store(s, g.api_key.id, route, idem_key, digest,
                                                                  status, body, now()), retries=0)

@@ -63,13 +63,14 @@ class BenefitsApi(Api):
             log.exception("internal error", exc_info=getattr(error, "original_exception", None))
             message = "An internal error occurred; it has been logged."
         body = payload(error.code, error.name, message, REASONS.get(error.code, "error"), errors)
-        return body, error.code, data.get("headers", {})
+        headers = {name: value for name, value in error.get_headers() if name != "Content-Type"}
+        return body, error.code, headers | (data.get("headers") or {})
 
 
 def handle_domain_error(error: DomainError):
     body = payload(error.status, HTTP_STATUS_CODES.get(error.status, "Error"), error.message,
                    error.reason, error.errors if error.status == 422 else None)
-    return body, error.status
+    return body, error.status, error.headers
 
 
 def register(app) -> None:

@@ -1,10 +1,11 @@
 """Health and readiness, for load balancers and orchestrators (no key needed)."""
-from flask import current_app
+from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from .blueprints import Blueprint
 from marshmallow import fields
 from sqlalchemy import text
 
+from .. import metrics
 from ..errors import DomainError
 from ..schemas import Strict
 from . import context
@@ -30,6 +31,16 @@ class Health(MethodView):
     def get(self):
         """The process is up"""
         return {"status": "ok", "rule_version": None}
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @blp.doc(summary="Prometheus metrics (an admin key as the bearer token)", responses={
+        200: {"description": "Prometheus' text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def get(self):
+        """Prometheus metrics: requests by route and status, events, points, redemptions, rules, the audit tip"""
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
 
 @blp.route("/readyz")

@@ -6,11 +6,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..errors import Invalid
-from ..schemas import Strict
+from ..schemas import Integer, Strict
 
 
 class PageArgs(Strict):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    limit = Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(load_default=None, validate=validate.Length(max=100))
 
 

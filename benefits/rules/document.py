@@ -16,14 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from jsonschema import Draft202012Validator
 
-from ..errors import RuleDocumentInvalid
+from ..errors import PatternTooComplex, RuleDocumentInvalid
 from ..models import SourceType
-from . import conditions
+from ..text import text_problem
+from . import conditions, engine
 
 MAX_BYTES = 1 << 20
 MAX_VALUES = 50_000
 MAX_NESTING = 48
 MAX_ERRORS = 200
+MAX_DIGITS = 30
 DOCUMENT = "document"
 SECTIONS = ("earning", "benefits", "rewards", "signals")
 
@@ -105,13 +107,15 @@ def _check_shape(document) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     _refuse(f"has a key that is not a string ({key!r})", path)
-                if "\x00" in key:
-                    _refuse("has a key with a NUL character", path)
+                if (problem := text_problem(key)) is not None:
+                    _refuse(f"has a key that {problem}", path)
                 stack.append((item, f"{path}.{key}", depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
-        elif isinstance(value, str) and "\x00" in value:
-            _refuse("must not contain NUL characters", path)
+        elif isinstance(value, str) and (problem := text_problem(value)) is not None:
+            _refuse(problem, path)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** MAX_DIGITS:
+            _refuse(f"is a number written with more than {MAX_DIGITS} digits", path)
         elif isinstance(value, float) and not math.isfinite(value):
             _refuse("must be a finite number", path)
         elif not isinstance(value, (str, int, float, bool, type(None))):
@@ -124,6 +128,7 @@ def validate_document(document) -> list[dict]:
     if not isinstance(document, dict):
         return [{"path": DOCUMENT, "message": "must be a mapping with schema, program, timezone, currency, "
                                               "catalog and tiers"}]
+    engine.check_patterns(_patterns(document))  # in one child process, before the checks ask one by one
     errors = _schema_errors(document)
     errors += _reference_errors(document)
     unique, seen = [], set()
@@ -143,8 +148,29 @@ def load_document(data: bytes | str, media_type: SourceType = SourceType.YAML) -
     document = parse_document(data, media_type)
     errors = validate_document(document)
     if errors:
-        raise RuleDocumentInvalid(errors)
+        raise refusal(errors)
     return document
+
+
+def refusal(errors: list[dict]) -> RuleDocumentInvalid:
+    """The refusal of a document with these problems: ``pattern_too_complex`` when a pattern is among them."""
+    if any(engine.is_too_complex(error["message"]) for error in errors):
+        return PatternTooComplex(errors)
+    return RuleDocumentInvalid(errors)
+
+
+def _patterns(document) -> list[str]:
+    """Every ``matches`` pattern of a document (wherever it stands; the checks say which are misplaced)."""
+    found, stack = [], [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("matches"), str) and len(value["matches"]) <= conditions.MAX_PATTERN:
+                found.append(value["matches"])
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 def _path(parts) -> str:

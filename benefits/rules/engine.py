@@ -23,7 +23,11 @@ all an evaluation asks for.
 """
 import itertools
 import json
+import select
+import subprocess
+import sys
 import threading
+import time
 
 import durable_rules_engine as _engine
 
@@ -115,27 +119,132 @@ class Ruleset:
             self._handle = None
 
 
+# ---------------------------------------------------------------- checking `matches` patterns
+
+_DIALECT = "it is not a pattern of the engine's dialect (no anchors; escape with %, as in %d)"
+_TOO_COMPLEX = "it needs more automaton states than the engine allows; simplify it"
 _PATTERN_ERRORS = {
-    "501": "it is not a pattern of the engine's dialect (no anchors; escape with %, as in %d)",
-    **dict.fromkeys(("502", "503", "504", "505", "506"),
-                    "it needs more automaton states than the engine allows; simplify it"),
+    "501": _DIALECT,
+    **dict.fromkeys(("502", "503", "504", "505", "506"), _TOO_COMPLEX),
     "507": "its alternatives conflict in the engine's automaton",
     "508": "it is not a pattern of the engine's dialect (unbalanced brackets or a misplaced repetition?)",
 }
+PATTERN_TIMEOUT = 3.0  # seconds one pattern may take to compile
+PATTERN_BUDGET = 20.0  # seconds all the patterns of one document may take
+PATTERN_ADDRESS_SPACE = 512 * 2**20  # the checking process's RLIMIT_AS: the engine reserves up to 256 MiB
+PATTERN_RESIDENT = 4 * 2**20  # what one accepted pattern may leave behind: the engine never frees a compiled one
+_CACHE_SIZE = 4096
+_verdicts: dict[str, str | None] = {}
+_verdicts_lock = threading.Lock()
+
+# The child compiles each pattern of its standard input (one JSON string a line) in a throwaway ruleset and
+# answers a line each: "ok <bytes left resident>", "memory", or "code <engine error>". The engine keeps the
+# address space a compilation reserved, so after a refusal, a costly pattern or half its address space the
+# child says "fresh" and exits: a new child takes the rest. It may also be killed by its limits, crash (the
+# engine overflows on some patterns) or time out: the parent then knows on which pattern.
+_CHILD = r"""
+import json, os, resource, sys
+limit, cpu, costly = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+import durable_rules_engine as engine
+page = os.sysconf("SC_PAGE_SIZE")
+def memory():
+    with open("/proc/self/statm") as statm:
+        size, resident = statm.read().split()[:2]
+    return int(size) * page, int(resident) * page
+for number, line in enumerate(sys.stdin):
+    definition = json.dumps({"r": {"all": [{"m": {"$mt": {"v": json.loads(line)}}}]}}, ensure_ascii=False)
+    before = memory()[1]
+    try:
+        engine.delete_ruleset(engine.create_ruleset("pattern%d" % number, definition))
+        size, resident = memory()
+        verdict = "ok %d" % (resident - before)
+        done = resident - before > costly or size > limit // 2
+    except MemoryError:
+        verdict, done = "memory", True
+    except Exception as error:
+        verdict, done = "code " + str(error).rsplit(" ", 1)[-1], True
+    sys.stdout.write(verdict + ("\nfresh\n" if done else "\n"))
+    sys.stdout.flush()
+    if done:
+        break
+"""
+
+
+def _message(verdict: str) -> str | None:
+    kind, _, detail = verdict.partition(" ")
+    if kind == "ok" and int(detail) <= PATTERN_RESIDENT:
+        return None
+    if kind == "code":
+        why, what = _PATTERN_ERRORS.get(detail, "the engine refuses it"), f"engine error {detail}"
+    elif kind == "ok":
+        why, what = _TOO_COMPLEX, (f"compiling it leaves {int(detail) / 2**20:.1f} MB behind, more than "
+                                   f"{PATTERN_RESIDENT // 2**20} MB")
+    elif kind == "memory":
+        why, what = _TOO_COMPLEX, f"it needs more than {PATTERN_ADDRESS_SPACE // 2**20} MB to compile"
+    elif kind == "timeout":
+        why, what = _TOO_COMPLEX, f"it takes more than {PATTERN_TIMEOUT:g} s to compile"
+    else:
+        why, what = _TOO_COMPLEX, "the engine fails on it"
+    return f"durable_rules cannot compile this pattern: {why} ({what})"
+
+
+def _compile_in_child(patterns: list[str], deadline: float) -> dict[str, str]:
+    """Each pattern's verdict, from as few child processes as the patterns allow."""
+    verdicts: dict[str, str] = {}
+    pending = list(patterns)
+    while pending:
+        if time.monotonic() >= deadline:
+            verdicts.update(dict.fromkeys(pending, "timeout"))
+            break
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(PATTERN_ADDRESS_SPACE), str(int(PATTERN_TIMEOUT) + 1),
+             str(PATTERN_RESIDENT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            child.stdin.write("".join(json.dumps(p) + "\n" for p in pending).encode())
+            child.stdin.close()
+            while pending:
+                ready, _, _ = select.select([child.stdout], [], [],
+                                            max(0, min(PATTERN_TIMEOUT, deadline - time.monotonic())))
+                line = child.stdout.readline().decode().strip() if ready else ""
+                if line == "fresh":
+                    break
+                verdicts[pending.pop(0)] = line or ("crashed" if ready else "timeout")
+                if not line:
+                    break
+        except BrokenPipeError:
+            verdicts[pending.pop(0)] = "crashed"
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+    return verdicts
+
+
+def check_patterns(patterns) -> None:
+    """Learn the engine's verdict on every pattern not yet known, compiling them in a child process.
+
+    The engine keeps what compiling a pattern allocates (about 17 MB for one it
+    refuses) and can crash on some patterns, so a pattern is compiled here only
+    in a short-lived process under an address-space limit and a deadline.
+    """
+    unknown = [pattern for pattern in dict.fromkeys(patterns) if pattern not in _verdicts]
+    if not unknown:
+        return
+    verdicts = _compile_in_child(unknown, time.monotonic() + PATTERN_BUDGET)
+    with _verdicts_lock:
+        if len(_verdicts) + len(verdicts) > _CACHE_SIZE:
+            _verdicts.clear()
+        _verdicts.update({pattern: _message(verdict) for pattern, verdict in verdicts.items()})
 
 
 def pattern_error(pattern: str) -> str | None:
-    """Why the engine refuses a ``matches`` pattern (its own regex dialect), or None.
+    """Why the engine refuses a ``matches`` pattern (its own regular-expression dialect), or None."""
+    check_patterns([pattern])
+    return _verdicts[pattern] if pattern in _verdicts else _message("timeout")
 
-    The engine compiles patterns when a ruleset is created, so a throwaway
-    ruleset with the one pattern tells.
-    """
-    definition = {"r": {"all": [{"m": {"$mt": {"v": pattern}}}]}}
-    try:
-        handle = _engine.create_ruleset(f"pattern#{next(_ids)}", json.dumps(definition, ensure_ascii=False))
-    except Exception as error:  # noqa: BLE001 - the engine raises a bare Exception with an error code
-        code = str(error).rsplit(" ", 1)[-1]
-        why = _PATTERN_ERRORS.get(code, "the engine refuses it")
-        return f"durable_rules cannot compile this pattern: {why} (engine error {code})"
-    _engine.delete_ruleset(handle)
-    return None
+
+def is_too_complex(message: str) -> bool:
+    """Whether a validation message is a pattern refused for the size of its automaton."""
+    return _TOO_COMPLEX in message

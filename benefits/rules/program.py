@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
-from ..errors import RuleDocumentInvalid
+from .. import metrics
 from .conditions import ALWAYS, FIELDS, NO_TAG, compile_condition
-from .document import validate_document
+from .document import refusal, validate_document
 from .engine import Ruleset
 
 DEFAULT_EXPIRY_MONTHS = 24
@@ -134,7 +134,10 @@ class Program:
 
     def _fired(self, group: str, values: dict) -> set[str]:
         ruleset = self._rulesets.get(group)
-        return ruleset.fired(values) if ruleset else set()
+        if ruleset is None:
+            return set()
+        with metrics.timed(metrics.RULE_SECONDS, group):
+            return ruleset.fired(values)
 
     def tier(self, profile: dict) -> str:
         """The first tier whose condition holds (the last tier when none does); ``tier`` is not read."""
@@ -211,5 +214,5 @@ def compile_program(document: dict, label: str = "draft", version: int | None = 
     """Compile a document (validated again: a program is never built from an invalid one)."""
     errors = validate_document(document)
     if errors:
-        raise RuleDocumentInvalid(errors)
+        raise refusal(errors)
     return Program(document, label, version)

@@ -4,7 +4,7 @@ from datetime import date
 from marshmallow import ValidationError, fields, post_load, validate, validates
 
 from ..services.profiles import CustomerProfile, SuppliedProfile
-from . import ID, Money, Strict
+from . import ID, Date, Integer, Money, Strict
 
 
 class CustomerIn(Strict):
@@ -14,8 +14,8 @@ class CustomerIn(Strict):
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list,
                        validate=validate.Length(max=50))
     birthday = fields.String(load_default=None, metadata={"example": "03-14"})
-    as_of = fields.Date(load_default=None)
-    customer_since = fields.Date(load_default=None)
+    as_of = Date(load_default=None)
+    customer_since = Date(load_default=None)
 
     @validates("birthday")
     def check_birthday(self, value, **_):
@@ -38,7 +38,7 @@ class ProfileIn(CustomerIn):
 
     customer_id = fields.String(load_default=None, validate=ID,
                                 metadata={"description": "Echoed in the answer; not looked up"})
-    tenure_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=100_000), metadata={
+    tenure_days = Integer(load_default=None, validate=validate.Range(min=0, max=100_000), metadata={
         "description": "Default: counted from customer_since to as_of; absent without customer_since"})
     aum_growth_3m = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(min=-1, max=1e9),
                                  metadata={"description": "0.25 for 25% growth over three months; default absent"})

@@ -3,14 +3,14 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from ..models import EventType
 from ..services.events import ReportedEvent
-from . import ID, TEXT, Money, Strict
+from . import ID, TEXT, AwareDateTime, Money, Strict
 
 
 class EventIn(Strict):
     id = fields.String(required=True, validate=ID)
     customer_id = fields.String(required=True, validate=ID)
     type = fields.Enum(EventType, by_value=True, required=True)
-    occurred_at = fields.AwareDateTime(required=True, metadata={"example": "2026-11-23T10:15:00+08:00"})
+    occurred_at = AwareDateTime(required=True, metadata={"example": "2026-11-23T10:15:00+08:00"})
     amount = Money(load_default=None)
     currency = fields.String(load_default=None, validate=validate.Regexp(
         r"^[A-Z]{3}$", error="must be an ISO 4217 code such as CNY"))

@@ -1,6 +1,7 @@
 """The audit trail: one row per state change, hash-chained.
 
-Services call ``record`` while they work; the rows are sealed into the chain
+Services call ``record`` while they work (the rows wait with the transaction, or
+go with a savepoint that rolls back); they are sealed into the chain
 just before the transaction commits (``seal``, a ``before_commit`` hook): it
 locks the chain tip last, so the serialised part of every transaction is short,
 and every committed row of every process extends one chain.
@@ -13,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
+from .. import db, metrics
 from ..models import AuditRecord, AuditTip
 
 GENESIS = "0" * 64
@@ -52,8 +54,7 @@ def plain(value):
 
 def record(session: Session, actor: Actor, action: str, subject_type: str, subject_id, *,
            at: datetime, before=None, after=None) -> None:
-    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
-    session.info.setdefault(PENDING, []).append((transaction, {
+    db.defer(session, PENDING, {
         "at": at,
         "actor_type": actor.type,
         "actor_id": actor.id,
@@ -64,7 +65,7 @@ def record(session: Session, actor: Actor, action: str, subject_type: str, subje
         "before": plain(before),
         "after": plain(after),
         "request_id": actor.request_id,
-    }))
+    })
 
 
 def digest(prev_hash: str, row: dict) -> str:
@@ -80,39 +81,28 @@ def seal(session: Session) -> None:
 
     SQLAlchemy also calls this when a savepoint is released; its rows wait for
     the outermost commit (or go with a rollback), so a batch of events takes
-    the chain's tip once, not once per event.
+    the chain's tip once, not once per event. Once committed, the rows are
+    counted in the metrics.
     """
     if session.in_nested_transaction():
         return
-    pending = session.info.pop(PENDING, None)
+    pending = db.take(session, PENDING)
     if not pending:
         return
-    tip = session.execute(select(AuditTip).where(AuditTip.id == 1).with_for_update()).scalar_one()
+    with metrics.timed(metrics.TIP_WAIT):
+        tip = session.execute(select(AuditTip).where(AuditTip.id == 1).with_for_update()).scalar_one()
     seq, prev = tip.seq, tip.hash
-    for _transaction, row in pending:
+    for row in pending:
         seq += 1
         row = {**row, "seq": seq}
         row_hash = digest(prev, row)
         session.add(AuditRecord(**row, prev_hash=prev, hash=row_hash))
         prev = row_hash
     tip.seq, tip.hash = seq, prev
-
-
-def _ancestors(transaction):
-    while transaction is not None:
-        yield transaction
-        transaction = transaction.parent
-
-
-def _forget_rolled_back(session: Session, previous_transaction) -> None:
-    pending = session.info.get(PENDING)
-    if pending:
-        session.info[PENDING] = [
-            entry for entry in pending if previous_transaction not in _ancestors(entry[0])]
+    db.defer(session, db.AFTER_COMMIT, lambda: metrics.count_committed(pending))
 
 
 event.listen(Session, "before_commit", seal)
-event.listen(Session, "after_soft_rollback", _forget_rolled_back)
 
 
 def verify(session: Session, batch: int = 5000) -> dict:
@@ -135,6 +125,21 @@ def verify(session: Session, batch: int = 5000) -> dict:
     if tip is None or tip.seq != last_seq or tip.hash != prev:
         return {"ok": False, "checked": checked, "first_bad": last_seq + 1}
     return {"ok": True, "checked": checked, "first_bad": None}
+
+
+def tip(session: Session) -> dict:
+    """The chain's last row: what `benefits audit export-tip` saves, for `audit verify --tip`."""
+    row = session.execute(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        return {"seq": 0, "hash": GENESIS, "at": None}
+    return {"seq": row.seq, "hash": row.hash, "at": row.at.isoformat()}
+
+
+def extends(session: Session, seq: int, row_hash: str) -> bool:
+    """Whether the chain still holds the row of a tip saved earlier, unchanged (``seq`` 0: the empty chain)."""
+    if seq == 0:
+        return row_hash == GENESIS
+    return session.execute(select(AuditRecord.hash).where(AuditRecord.seq == seq)).scalar_one_or_none() == row_hash
 
 
 def search(session: Session, *, limit: int, before: int | None = None, action: str | None = None,

@@ -1,11 +1,11 @@
 """Customers: upsert and AUM snapshots; the tier and signals come from ``tiers``."""
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import NotFound
+from ..errors import Invalid, NotFound
 from ..models import AumSnapshot, Customer
 from ..rules import Program
 from . import audit, tiers
@@ -48,7 +48,11 @@ def upsert(session: Session, program: Program, customer_id: str, profile: Custom
     customer = session.execute(
         select(Customer).where(Customer.id == customer_id).with_for_update()).scalar_one_or_none()
     created = customer is None
-    as_of = profile.as_of or local_today(program, now)
+    today = local_today(program, now)
+    if profile.as_of is not None and profile.as_of > today + timedelta(days=1):
+        raise Invalid([{"path": "json.as_of", "message": f"must not be later than tomorrow ({today + timedelta(days=1)} "
+                                                         "in the programme's timezone)"}])
+    as_of = profile.as_of or today
     if created:
         customer = Customer(id=customer_id, balance=0, created_at=now, tier_version=program.version,
                             customer_since=profile.customer_since or as_of, last_as_of=as_of,

@@ -14,13 +14,15 @@ from decimal import ROUND_FLOOR, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import DomainError, EventConflict, Invalid, NotFound
+from ..errors import DomainError, EventConflict, Invalid, NotFound, OccurredInFuture
 from ..models import CapUsage, Event, EventType, Lot
 from ..rules import Program
+from .. import db, metrics
 from . import audit, customers, ledger, tiers
 from .periods import month_end_after, period_key
 from .profiles import rule_fields
 
+CLOCK_SKEW = timedelta(minutes=5)  # how far an event may be dated after the server's clock
 
 @dataclass(frozen=True)
 class ReportedEvent:
@@ -57,7 +59,14 @@ def replay(event: Event, digest: str) -> dict:
 
 def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
            now: datetime) -> tuple[dict, bool]:
-    """Record one event; returns its answer and whether it was created (False: a replay)."""
+    """Record one event; returns its answer and whether it was created (False: a replay).
+
+    An event dated more than ``CLOCK_SKEW`` after ``now`` is refused: it would earn
+    under the caps of a period that has not begun.
+    """
+    if reported.occurred_at > now + CLOCK_SKEW:
+        raise OccurredInFuture([{"path": "json.occurred_at", "message": f"is more than "
+                                 f"{CLOCK_SKEW.seconds // 60} minutes after the server's clock ({now.isoformat()})"}])
     digest = body_hash(reported)
     customer = customers.lock(session, reported.customer_id)
     existing = session.get(Event, reported.id)
@@ -84,6 +93,7 @@ def record(session: Session, program: Program, reported: ReportedEvent, *, actor
             ledger.earn(session, customer, points, rule_id=award.rule, rule_version=program.version,
                         event_id=event.id, earned_at=occurred_at, available_at=available_at,
                         expires_at=expires_at, actor=actor, now=now)
+    db.defer(session, db.AFTER_COMMIT, metrics.EVENTS.labels(reported.type).inc)
     event.points = sum(a["points"] for a in answered)
     event.response = {"id": event.id, "points": event.points, "awards": answered, "balance": customer.balance}
     return event.response, True

@@ -6,14 +6,19 @@ one indexed query.
 """
 import hashlib
 import secrets
-from datetime import datetime
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid, NotFound
 from ..models import ApiKey, Partner, Role
 from . import audit
+
+LAST_USED_EVERY = timedelta(minutes=5)  # a key's last use is written at most this often
 
 
 def hash_key(plaintext: str) -> str:
@@ -52,6 +57,51 @@ def authenticate(session: Session, plaintext: str) -> ApiKey | None:
     return session.execute(
         select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
     ).scalar_one_or_none()
+
+
+class KeyCache:
+    """The keys a process has just authenticated, each trusted for ``seconds`` before it is looked up again.
+
+    So a revocation (or a new key's first use) takes effect on every process
+    within ``seconds``, while a busy key costs no query on most requests.
+    """
+
+    def __init__(self, seconds: float, size: int = 10_000):
+        self.seconds, self.size = seconds, size
+        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, plaintext: str, look_up: Callable[[str], ApiKey | None]) -> ApiKey | None:
+        """The live key, from the cache while it is fresh, else from ``look_up(plaintext)``."""
+        digest = hash_key(plaintext)
+        entry = self._entries.get(digest)
+        if entry is not None and time.monotonic() - entry[0] < self.seconds:
+            return entry[1]
+        key = look_up(plaintext)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic(), key)
+        return key
+
+
+def last_use_is_stale(key: ApiKey, now: datetime) -> bool:
+    return key.last_used_at is None or key.last_used_at <= now - LAST_USED_EVERY
+
+
+def record_use(session: Session, key_id: int, now: datetime) -> None:
+    """Write that a key was used now, unless another request wrote it within ``LAST_USED_EVERY``."""
+    session.execute(update(ApiKey).where(
+        ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_EVERY))
+        .values(last_used_at=now))
+
+
+def listing(session: Session, *, limit: int | None, before: int | None) -> list[ApiKey]:
+    """Keys, newest first (those with an id below ``before``; all of them when ``limit`` is None)."""
+    query = select(ApiKey)
+    if before is not None:
+        query = query.where(ApiKey.id < before)
+    return list(session.execute(query.order_by(ApiKey.id.desc()).limit(limit)).scalars())
 
 
 def actor_for(key: ApiKey, request_id: str | None = None) -> audit.Actor:

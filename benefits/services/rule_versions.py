@@ -5,6 +5,7 @@ partial unique index (two racing activations: one commits, the other hits the
 index and is retried by its caller, then retires the first).
 """
 from datetime import datetime
+from importlib import resources
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from ..rules import load_document
 from . import audit
 
 APPROVED = (VersionStatus.APPROVED, VersionStatus.ACTIVE, VersionStatus.RETIRED)
+DEFAULT_PROGRAMME = resources.files("benefits.programmes") / "default.yaml"  # the bank's, rules/default.yaml
 
 
 def summary(version: RuleVersion) -> dict:

@@ -1,5 +1,5 @@
 """The admins' API (`/admin/v1`, `admin` keys)."""
-from flask_smorest import Blueprint
+from ..blueprints import Blueprint
 
 blp = Blueprint("admin", __name__, url_prefix="/admin/v1", description="The bank's admins")
 

@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from ...schemas import Strict
+from ...schemas import AwareDateTime, Strict
 from ...services import audit
 from .. import context
 from ..context import reads
@@ -16,8 +16,8 @@ class AuditArgs(PageArgs):
     subject = fields.String(load_default=None, validate=validate.Length(max=100))
     actor = fields.String(load_default=None, validate=validate.Length(max=100),
                           metadata={"description": "A key's name or id, or `system`"})
-    since = fields.AwareDateTime(load_default=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = AwareDateTime(load_default=None)
+    until = AwareDateTime(load_default=None)
 
 
 class AuditItem(Strict):

@@ -60,7 +60,7 @@ class Partners(MethodView):
 @blp.route("/partners/<partner_id>/keys")
 class PartnerKeys(MethodView):
     @writes
-    @blp.arguments(PartnerKeyIn)
+    @blp.arguments(PartnerKeyIn, required=False)
     @blp.response(201, KeyOut)
     def post(self, body, partner_id):
         """Create a key for a partner (shown once)"""

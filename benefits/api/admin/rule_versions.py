@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from ...errors import Invalid
 from ...models import SourceType
 from ...rules import RULE_SCHEMA, diff_documents
-from ...schemas import ID, Strict
+from ...schemas import ID, Integer, Strict
 from ...schemas.customers import ProfileIn
 from ...services import rule_versions, simulation
 from .. import context
@@ -71,13 +71,13 @@ class SimulateIn(Strict):
         "description": "Supplied profiles"})
     customer_ids = fields.List(fields.String(validate=ID), validate=AT_MOST, metadata={
         "description": "Stored customers; an unknown id answers 404"})
-    sample = fields.Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
+    sample = Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
         "description": "This many stored customers chosen at random (all of them when there are fewer)"})
     every = fields.Boolean(data_key="all", metadata={
         "description": "Every stored customer, a page of `limit` at a time, in order of id"})
     cursor = fields.String(validate=validate.Length(min=1, max=64), metadata={
         "description": "With `all`: the `next_cursor` of the previous page"})
-    limit = fields.Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
+    limit = Integer(validate=validate.Range(min=1, max=MAX, error=f"must be 1 to {MAX:,}"), metadata={
         "description": f"With `all`: customers a page (default {MAX:,})"})
 
     @validates_schema

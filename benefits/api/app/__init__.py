@@ -1,5 +1,5 @@
 """The app backend's API (`/api/v1`, `app` keys)."""
-from flask_smorest import Blueprint
+from ..blueprints import Blueprint
 
 blp = Blueprint("app", __name__, url_prefix="/api/v1", description="The bank's app backend")
 

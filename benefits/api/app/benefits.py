@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from ...schemas import ID, Strict
+from ...schemas import ID, Integer, Strict
 from ...services import customers, entitlements, passes, rewards, tiers
 from .. import context
 from ..context import reads, writes
@@ -51,7 +51,7 @@ class RedeemOut(Strict):
 class PassIn(Strict):
     benefit = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
                             metadata={"description": "Only this benefit is shown and redeemable"})
-    ttl_seconds = fields.Integer(load_default=None, validate=validate.Range(min=30, max=86400),
+    ttl_seconds = Integer(load_default=None, validate=validate.Range(min=30, max=86400),
                                  metadata={"description": "Default 600 (10 minutes)"})
 
 
@@ -98,7 +98,7 @@ class RedeemReward(MethodView):
 @blp.route("/customers/<customer_id>/passes")
 class Passes(MethodView):
     @writes
-    @blp.arguments(PassIn)
+    @blp.arguments(PassIn, required=False)
     @blp.response(201, PassOut)
     def post(self, body, customer_id):
         """Issue a pass code the customer shows a partner (valid 10 minutes unless told otherwise)"""

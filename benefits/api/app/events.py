@@ -25,6 +25,7 @@ class EventOut(Strict):
 
 
 class BatchIn(Strict):
+    opaque = ("events",)  # each event is validated on its own: one bad event does not refuse the batch
     events = fields.List(fields.Dict(), required=True, validate=validate.Length(
         min=1, max=MAX_BATCH, error=f"must hold 1 to {MAX_BATCH} events"))
 
@@ -93,7 +94,7 @@ class EventBatch(MethodView):
 @blp.route("/events/<event_id>/reversal")
 class Reversal(MethodView):
     @writes
-    @blp.arguments(ReversalIn)
+    @blp.arguments(ReversalIn, required=False)
     @blp.response(201, ReversalOut)
     def post(self, body, event_id):
         """Refund all of an event (no amount) or part of it: reverses its points in proportion"""

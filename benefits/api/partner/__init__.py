@@ -1,5 +1,5 @@
 """The partners' API (`/partner/v1`, `partner` keys): passes and redemptions."""
-from flask_smorest import Blueprint
+from ..blueprints import Blueprint
 
 blp = Blueprint("partner", __name__, url_prefix="/partner/v1", description="Partner front desks")
 

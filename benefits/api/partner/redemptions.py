@@ -4,7 +4,7 @@ from flask.views import MethodView
 from marshmallow import fields, post_load, validate
 
 from ...models import RedemptionStatus
-from ...schemas import Strict
+from ...schemas import AwareDateTime, Integer, Strict
 from ...services import partners, redemptions
 from ...services.redemptions import HoldRequest
 from .. import context
@@ -16,7 +16,7 @@ from . import blp
 class RedemptionIn(Strict):
     pass_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
     benefit = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    quantity = Integer(load_default=1, validate=validate.Range(min=1, max=100))
     capture = fields.Boolean(load_default=False, metadata={"description": "Hold and confirm at once"})
 
     @post_load
@@ -44,8 +44,8 @@ class RedemptionOut(Strict):
 
 class RedemptionArgs(PageArgs):
     status = fields.Enum(RedemptionStatus, by_value=True, load_default=None)
-    since = fields.AwareDateTime(load_default=None, metadata={"description": "Created at or after"})
-    until = fields.AwareDateTime(load_default=None, metadata={"description": "Created before"})
+    since = AwareDateTime(load_default=None, metadata={"description": "Created at or after"})
+    until = AwareDateTime(load_default=None, metadata={"description": "Created before"})
 
 
 RedemptionPage = page_of(RedemptionOut, "RedemptionPage")

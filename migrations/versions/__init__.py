@@ -1,0 +1,1 @@
+"""One file a revision; ``benefits db upgrade`` applies them in order."""
