@@ -1,6 +1,7 @@
 # make run   — install, migrate an SQLite file under instance/, load the default programme, demo data, serve
 # make test  — install with the dev dependencies and run the whole suite (SQLite and PostgreSQL)
 # make bench — the benchmarks of bench/, one table
+# make walkthrough — run the README's walk-through against a fresh server and compare its output
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ export BENEFITS_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/benefits.db
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run setup demo test test-all bench clean
+.PHONY: install run setup demo test test-all walkthrough bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,9 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"
+
+walkthrough: install
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests/test_walkthrough.py
 
 bench: install
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }

@@ -2,17 +2,21 @@
 
 ``create_app`` builds the Flask application: configuration from the
 environment, the database, the per-process rule programs, and the API.
+Importing the package itself imports nothing else, so that gunicorn's settings
+(``benefits.gunicorn``) are read before any metric is created.
 """
-from flask import Flask
-
-from .config import Config
-from .db import make_engine, make_session_factory
-from .extension import Extension
-from .services.keys import KeyCache
-from .services.programs import Programs
 
 
-def create_app(config: Config | None = None, **overrides) -> Flask:
+def create_app(config=None, **overrides):
+    from flask import Flask
+
+    from . import api, cli
+    from .config import Config
+    from .db import make_engine, make_session_factory
+    from .extension import Extension
+    from .services.keys import KeyCache
+    from .services.programs import Programs
+
     config = config or Config(**overrides)
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_mapping(config.as_flask())
@@ -31,9 +35,6 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.extensions["benefits"] = Extension(
         config=config, engine=engine, sessions=make_session_factory(engine),
         programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS))
-
-    from . import api, cli
-
     api.init_app(app)
     cli.init_app(app)
     return app

@@ -5,6 +5,10 @@ PostgreSQL is used when reachable (BENEFITS_TEST_POSTGRES_URL, by default
 SQLite file or freshly truncated PostgreSQL schema, and ends by checking the
 invariants: every balance equals its ledger sum and its lots, and the audit
 chain verifies.
+
+The app of the `app` fixture is built once per backend (building one costs more
+than most tests) and made as new for every test: its database emptied, its
+compiled programs released, its key cache emptied, its clock set back.
 """
 import os
 import shutil
@@ -19,6 +23,8 @@ from benefits import create_app
 from benefits.migrate import upgrade
 from benefits.db import reachable
 from benefits.services import audit, keys, rule_versions
+from benefits.services.keys import KeyCache
+from benefits.services.programs import Programs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
@@ -64,10 +70,18 @@ def postgres_schema():
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_path(tmp_path_factory) -> Path:
+    """The SQLite file every test's database is: the template copied over it again for each test."""
+    return tmp_path_factory.mktemp("database") / "benefits.db"
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
+def database_url(request) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "benefits.db"
+        path = request.getfixturevalue("sqlite_path")
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url, engine, tables = request.getfixturevalue("postgres_schema")
@@ -97,9 +111,14 @@ class Clock:
         return self.now
 
 
+SESSION_CLOCK = Clock()
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The clock of the test's apps, at START when the test begins."""
+    SESSION_CLOCK.set(START)
+    return SESSION_CLOCK
 
 
 def check_invariants(engine) -> None:
@@ -124,17 +143,32 @@ def check_invariants(engine) -> None:
     assert result["ok"], f"audit chain broken: {result}"
 
 
+@pytest.fixture(scope="session")
+def apps() -> dict:
+    """One app per database URL, for the whole session."""
+    built: dict = {}
+    yield built
+    for app in built.values():
+        app.extensions["benefits"].programs.release()
+        app.extensions["benefits"].engine.dispose()
+
+
 @pytest.fixture
-def app(database_url, clock):
-    app = create_app(DATABASE_URL=database_url, RULES_REFRESH_SECONDS=0, CLOCK=clock, TESTING=True)
+def app(database_url, clock, apps):
+    if database_url not in apps:
+        apps[database_url] = create_app(DATABASE_URL=database_url, RULES_REFRESH_SECONDS=0, CLOCK=clock, TESTING=True)
+    app = apps[database_url]
+    extension = app.extensions["benefits"]
+    extension.programs.release()
+    extension.programs = Programs(refresh_seconds=0)
+    extension.keys = KeyCache(extension.config.KEY_CACHE_SECONDS)
     with app.app_context():
         with sessions(app)() as session:
             rule_versions.bootstrap(session, DEFAULT_RULES.read_bytes(), "yaml", activate_it=True, now=clock())
             session.commit()
     yield app
-    engine = app.extensions["benefits"].engine
-    check_invariants(engine)
-    engine.dispose()
+    check_invariants(extension.engine)
+    extension.engine.dispose()
 
 
 def sessions(app):

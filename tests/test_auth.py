@@ -1,4 +1,6 @@
 """API keys: hashed, shown once, and a key reaches only its own role's prefix."""
+import time
+
 import sqlalchemy as sa
 
 from conftest import Caller, make_key
@@ -74,3 +76,67 @@ def test_revoked_key_is_401_and_the_revocation_audited(app, client, admin_api):
     assert Caller(client, key).get("/api/v1/customers/none").status_code == 401
     rows = admin_api.get("/admin/v1/audit?action=api_key.revoked").get_json()["items"]
     assert rows[0]["subject_id"] == str(key_id)
+
+
+def test_admins_list_every_key_without_the_key_itself(admin_api, app_api, partner_api):
+    partner_api()
+    items = admin_api.get("/admin/v1/api-keys").get_json()["items"]
+    assert {item["role"] for item in items} == {"admin", "app", "partner"}
+    assert all(set(item) == {"id", "role", "name", "partner_id", "created_at", "last_used_at", "revoked_at"}
+               for item in items)
+    assert admin_api.key not in str(items) and app_api.key not in str(items)
+
+
+def test_the_key_list_pages_newest_first(admin_api, app):
+    for n in range(3):
+        make_key(app, "app", f"k{n}")
+    first = admin_api.get("/admin/v1/api-keys?limit=2").get_json()
+    second = admin_api.get(f"/admin/v1/api-keys?limit=2&cursor={first['next_cursor']}").get_json()
+    ids = [item["id"] for item in first["items"] + second["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
+
+
+def test_an_admin_revokes_a_key_through_the_api_and_it_is_audited(app, admin_api, client):
+    key = make_key(app, "app", "leaked")
+    key_id = next(item["id"] for item in admin_api.get("/admin/v1/api-keys").get_json()["items"]
+                  if item["name"] == "leaked")
+    response = admin_api.post(f"/admin/v1/api-keys/{key_id}/revoke")
+    assert response.status_code == 200 and response.get_json()["revoked_at"]
+    assert Caller(client, key).get("/api/v1/customers/none").status_code == 401
+    row = admin_api.get("/admin/v1/audit?action=api_key.revoked").get_json()["items"][0]
+    assert (row["subject_id"], row["actor_name"]) == (str(key_id), "alice")
+
+
+def test_revoking_an_unknown_key_is_404(admin_api):
+    assert admin_api.post("/admin/v1/api-keys/99999/revoke").status_code == 404
+
+
+def test_a_revoked_key_is_refused_within_the_key_cache_time_even_where_it_was_cached(database_url, clock):
+    from benefits import create_app
+
+    app = create_app(DATABASE_URL=database_url, KEY_CACHE_SECONDS=0.5, CLOCK=clock, TESTING=True)
+    try:
+        key = make_key(app, "app", "cached")
+        caller = Caller(app.test_client(), key)
+        assert caller.get("/api/v1/customers/none").status_code == 404  # looked up, then cached
+        with app.extensions["benefits"].engine.begin() as connection:
+            connection.execute(sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE name = 'cached'"))
+        time.sleep(0.6)
+        assert caller.get("/api/v1/customers/none").status_code == 401
+    finally:
+        app.extensions["benefits"].engine.dispose()
+
+
+def test_a_key_s_last_use_is_written_at_most_every_five_minutes(app, app_api, admin_api, clock):
+    def last_used():
+        return next(item["last_used_at"] for item in admin_api.get("/admin/v1/api-keys").get_json()["items"]
+                    if item["name"] == "app-backend")
+
+    app_api.get("/api/v1/customers/none")
+    first = last_used()
+    clock.advance(minutes=4)
+    app_api.get("/api/v1/customers/none")
+    assert last_used() == first
+    clock.advance(minutes=2)
+    app_api.get("/api/v1/customers/none")
+    assert last_used() > first

@@ -1,4 +1,4 @@
-"""rules/default.yaml: the bank's programme (DESIGN.md §1) as the rule engine evaluates it."""
+"""rules/default.yaml: the bank's programme as the rule engine evaluates it."""
 from pathlib import Path
 
 import pytest

@@ -19,7 +19,8 @@ import pytest
 
 from benefits.rules import compile_program, parse_document, validate_document
 
-PAGE = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"(?:<!--\s*(?P<marker>.*?)\s*-->\s*\n)?```yaml\n(?P<body>.*?)```", re.S)
 EXAMPLES = [(m.group("marker"), m.group("body"), PAGE.count("\n", 0, m.start()) + 1) for m in BLOCK.finditer(PAGE)]
 BASE = next(body for marker, body, _ in EXAMPLES if marker and marker.startswith("document"))
@@ -52,3 +53,25 @@ def test_example(marker, body, line):
             assert eval(claim, {}, {"program": program}), claim  # noqa: S307 - our own documentation
     finally:
         program.release()
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def named_rule_files() -> set[str]:
+    return {match for doc in DOCS for match in re.findall(r"(?<![\w/])rules/[\w.-]+\.(?:yaml|json)\b", doc.read_text("utf-8"))}
+
+
+def test_every_rule_file_a_doc_names_exists_and_is_a_valid_document():
+    named = named_rule_files()
+    assert {"rules/default.yaml", "rules/wealth-at-1m.yaml", "rules/wealth-at-1m.json"} <= named
+    for name in sorted(named):
+        path = ROOT / name
+        assert path.exists(), f"a doc names {name}, which does not exist"
+        assert validate_document(parse_document(path.read_bytes(), "json" if name.endswith(".json") else "yaml")) == []
+
+
+def test_the_json_twin_of_a_yaml_example_is_the_same_document():
+    yaml_doc = parse_document((ROOT / "rules" / "wealth-at-1m.yaml").read_bytes())
+    assert parse_document((ROOT / "rules" / "wealth-at-1m.json").read_bytes(), "json") == yaml_doc
+    assert yaml_doc["tiers"][1]["when"]["any"][0] == {"aum": {"gte": 1000000}}

@@ -154,7 +154,7 @@ NUMBER_FIELDS = ("aum", "tenure_days", "aum_growth_3m")
 
 
 def reference(condition, profile) -> bool:
-    """What a condition means (DESIGN.md §3), evaluated in Python for comparison with the engine."""
+    """What a condition means (docs/rules.md), evaluated in Python for comparison with the engine."""
     results = []
     for key, value in condition.items():
         if key == "all":

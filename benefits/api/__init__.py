@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     })
     api.register_converter(DatabaseId, integerconverter2paramschema)
     api.register_converter(PathSegment, lambda converter: {"type": "string"})
+    api.ma_plugin.converter.add_attribute_function(no_nul)
     errors.register(app)
     app.before_request(context.begin_request)
     app.after_request(context.finish)
@@ -40,6 +41,13 @@ def init_app(app: Flask) -> None:
 
     for module in (ops, app_api, partner, admin):
         api.register_blueprint(module.blp)
+
+
+def no_nul(self, field, ret, **kwargs) -> dict:
+    """Say in the OpenAPI document that a free-text string holds no NUL: every request schema refuses one."""
+    if ret.get("type") == "string" and not {"pattern", "format", "enum"} & set(ret):
+        return {"pattern": "^[^\\u0000]*$"}
+    return {}
 
 
 def security_headers(response):

@@ -7,6 +7,7 @@ unique rule ids, the last tier) are checked here, on every well-formed part
 even when other parts fail the schema.
 """
 import copy
+import hashlib
 import json
 import math
 import re
@@ -144,12 +145,26 @@ def validate_document(document) -> list[dict]:
 
 
 def load_document(data: bytes | str, media_type: SourceType = SourceType.YAML) -> dict:
-    """Parse and validate; the document, or RuleDocumentInvalid listing every problem."""
-    document = parse_document(data, media_type)
+    """Parse and validate; the document, or RuleDocumentInvalid listing every problem.
+
+    A valid document is remembered by its text, so the same programme loaded
+    again (a re-upload, every process's bootstrap) is not parsed again.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    key = (hashlib.sha256(raw).digest(), str(media_type))
+    if key in _loaded:
+        return copy.deepcopy(_loaded[key])
+    document = parse_document(raw, media_type)
     errors = validate_document(document)
     if errors:
         raise refusal(errors)
+    if len(_loaded) >= 16:
+        _loaded.clear()
+    _loaded[key] = copy.deepcopy(document)
     return document
+
+
+_loaded: dict[tuple[bytes, str], dict] = {}
 
 
 def refusal(errors: list[dict]) -> RuleDocumentInvalid:

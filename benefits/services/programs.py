@@ -62,6 +62,16 @@ class Programs:
                         self._evicted.discard(program)
                         program.release()
 
+    def release(self) -> None:
+        """Release every compiled program no lease holds (the others as their leases end): the app is done."""
+        with self._lock:
+            for program in self._compiled.values():
+                if program in self._leases:
+                    self._evicted.add(program)
+                else:
+                    program.release()
+            self._compiled.clear()
+
     def _get(self, session: Session, version_id: int) -> Program:
         """The version's program, compiled if need be, with one more lease on it."""
         with self._lock:

@@ -6,7 +6,7 @@ from ...schemas import AwareDateTime, Strict
 from ...services import audit
 from .. import context
 from ..context import reads
-from ..pages import PageArgs, page_of, paged
+from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
 from . import blp
 
 
@@ -53,7 +53,8 @@ class Audit(MethodView):
     def get(self, args):
         """Audit rows, newest first, filtered by action prefix, subject, actor and time"""
         filters = {name: args[name] for name in ("action", "subject", "actor", "since", "until")}
-        return paged(args, lambda **page: audit.search(context.session(), **filters, **page), key=lambda row: row.seq)
+        return paged(args, lambda **page: audit.search(context.session(), **filters, **page), key=lambda row: row.seq,
+                     largest=LARGEST_BIG_ID)
 
 
 @blp.route("/audit/verify")

@@ -8,7 +8,7 @@ from ...schemas.customers import CustomerIn
 from ...services import customers, ledger, tiers
 from .. import context
 from ..context import reads, writes
-from ..pages import PageArgs, page_of, paged
+from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
 from . import blp
 
 
@@ -100,4 +100,4 @@ class Ledger(MethodView):
         """Ledger entries, newest first"""
         s = context.session()
         customers.get(s, customer_id)
-        return paged(args, lambda **page: ledger.entries(s, customer_id, **page))
+        return paged(args, lambda **page: ledger.entries(s, customer_id, **page), largest=LARGEST_BIG_ID)

@@ -9,7 +9,7 @@ from ...services import partners, redemptions
 from ...services.redemptions import HoldRequest
 from .. import context
 from ..context import reads, writes
-from ..pages import PageArgs, page_of, paged
+from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
 from . import blp
 
 
@@ -71,7 +71,7 @@ class Redemptions(MethodView):
         """The partner's own redemptions, newest first"""
         return paged(args, lambda **page: redemptions.listing(
             context.session(), context.partner(), status=args["status"], since=args["since"],
-            until=args["until"], **page))
+            until=args["until"], **page), largest=LARGEST_BIG_ID)
 
 
 @blp.route("/redemptions/<int:redemption_id>/confirm")
