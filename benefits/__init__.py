@@ -10,7 +10,7 @@ Importing the package itself imports nothing else, so that gunicorn's settings
 def create_app(config=None, **overrides):
     from flask import Flask
 
-    from . import api, cli
+    from . import api, cli, console
     from .config import Config
     from .db import make_engine, make_session_factory
     from .extension import Extension
@@ -26,8 +26,6 @@ def create_app(config=None, **overrides):
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     )
     app.json.ensure_ascii = False  # names such as 张三 stay readable
     app.json.sort_keys = False  # fields in the order the schemas declare them
@@ -36,5 +34,6 @@ def create_app(config=None, **overrides):
         config=config, engine=engine, sessions=make_session_factory(engine),
         programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS))
     api.init_app(app)
+    console.init_app(app)
     cli.init_app(app)
     return app

@@ -116,6 +116,25 @@ def unit_of_work(sessions: sessionmaker, *, write: bool = True) -> Iterator[Sess
         _immediate.reset(token)
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A part of a unit of work that can fail alone: released when the block ends, rolled back when it raises
+    (a ``DomainError`` with ``keep_changes`` keeps what it wrote), so the rest of the unit goes on."""
+    nested = session.begin_nested()
+    try:
+        yield
+    except DomainError as error:
+        if error.keep_changes:
+            nested.commit()
+        else:
+            nested.rollback()
+        raise
+    except BaseException:
+        nested.rollback()
+        raise
+    nested.commit()
+
+
 def run(sessions: sessionmaker, work: Callable[[Session], T], *, write: bool = True, retries: int = RETRIES,
         on_retry: Callable[[], None] | None = None) -> T:
     """``work(session)`` in one unit of work, run again (up to ``retries`` times) when it lost a race."""

@@ -336,15 +336,30 @@ class Pass(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class PassLookupFailure(Base):
-    """A failed pass look-up by a key: the sliding window of the rate limit, shared by all processes."""
+class FailedAttempt(Base):
+    """A failed pass look-up (by a key) or console sign-in (from an address): the sliding window of a rate
+    limit, shared by all processes."""
 
-    __tablename__ = "pass_lookup_failures"
-    __table_args__ = (Index("ix_pass_lookup_failures_key_at", "key_id", "at"),)
+    __tablename__ = "failed_attempts"
+    __table_args__ = (Index("ix_failed_attempts_kind_subject_at", "kind", "subject", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    key_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A web console session: the cookie holds a random id, of which only the hash is stored."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
 class RewardUnits(Base):

@@ -382,3 +382,24 @@ def diff_documents(old: dict, new: dict) -> dict:
     settings = sorted(name for name in set(old) | set(new)
                       if name not in ("tiers", *SECTIONS) and old.get(name) != new.get(name))
     return {"added": added, "removed": removed, "changed": changed, "settings": settings}
+
+
+def line_of(source: str, path: str) -> int | None:
+    """The line (from 1) of the value a validation path names in a YAML or JSON source, or of the nearest
+    value above it that the source has; None when the source does not parse."""
+    try:
+        node = yaml.compose(source, Loader=_Loader)
+    except (yaml.YAMLError, ValueError):
+        return None
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path.removeprefix(DOCUMENT)):
+        if isinstance(node, yaml.MappingNode):
+            inner = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and part.startswith("["):
+            index = int(part[1:-1])
+            inner = node.value[index] if index < len(node.value) else None
+        else:
+            inner = None
+        if inner is None:
+            break
+        node = inner
+    return node.start_mark.line + 1 if node is not None else None

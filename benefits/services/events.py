@@ -159,7 +159,7 @@ def record_batch(session: Session, program: Program, reported: list[ReportedEven
     for index in sorted(range(len(reported)), key=lambda i: reported[i].customer_id):
         event = reported[index]
         try:
-            with session.begin_nested():
+            with db.savepoint(session):
                 answer, created = record(session, program, event, actor=actor, now=now)
             results[index] = {"id": event.id, "status": "created" if created else "duplicate",
                               "points": answer["points"], "error": None}

@@ -1,30 +1,26 @@
 """Passes: how a customer proves who they are to a partner without sharing a bank id.
 
 A code is 10 characters of a 32-letter alphabet (50 bits), shown as
-``XXXXX-XXXXX``; only its SHA-256 is stored. Failed look-ups are counted in
-the database per key, so the rate limit holds across all processes. A miss is
-counted under the key row's lock, so that 100 guesses sent at once get 20
-answers of 404 and 80 of 429, not 100 of 404.
+``XXXXX-XXXXX``; only its SHA-256 is stored. Failed look-ups are rate limited
+per key (``throttle``), across all processes.
 """
 import hashlib
-import math
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import Invalid, PassNotFound, RateLimited
-from ..models import ApiKey, Partner, Pass, PassLookupFailure
+from ..errors import Invalid, PassNotFound
+from ..models import Partner, Pass
 from ..rules import Program
-from . import audit, customers, entitlements, tiers
+from . import audit, customers, entitlements, throttle, tiers
 from .partners import customer_ref
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a front desk
 CODE_LENGTH = 10
 DEFAULT_TTL_SECONDS = 600
-MAX_FAILURES = 20
-WINDOW = timedelta(seconds=60)
+LOOKUP = "pass_lookup"
 
 
 def normalise(code: str) -> str:
@@ -51,32 +47,15 @@ def issue(session: Session, program: Program, customer_id: str, *, benefit: str 
     return f"{raw[:5]}-{raw[5:]}", issued
 
 
-def check_rate(session: Session, key_id: int, now: datetime) -> None:
-    """Refuse a key that failed as often as it may in the last minute (429, with the seconds to wait)."""
-    count, oldest = session.execute(
-        select(func.count(), func.min(PassLookupFailure.at)).where(
-            PassLookupFailure.key_id == key_id, PassLookupFailure.at > now - WINDOW)).one()
-    if count >= MAX_FAILURES:
-        wait = max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
-        raise RateLimited(f"more than {MAX_FAILURES} failed pass look-ups in {WINDOW.seconds} s; "
-                          f"try again in {wait} s", retry_after=wait)
-
-
 def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
     """The live pass with this code; a miss is counted against the key and answered 404.
 
-    The count is checked before the look-up (past the limit a valid code is 429
-    too, so the answer tells nothing) and, for a miss, again under the key row's
-    lock, which serialises the misses of one key across processes.
+    Past the rate limit a valid code is refused (429) too, so the answer tells nothing.
     """
-    check_rate(session, key_id, now)
+    throttle.check(session, LOOKUP, str(key_id), now)
     found = session.execute(select(Pass).where(Pass.code_hash == code_hash(code))).scalar_one_or_none()
     if found is None or found.expires_at <= now:
-        session.execute(select(ApiKey.id).where(ApiKey.id == key_id).with_for_update())
-        check_rate(session, key_id, now)
-        session.execute(delete(PassLookupFailure).where(PassLookupFailure.key_id == key_id,
-                                                        PassLookupFailure.at <= now - WINDOW))
-        session.add(PassLookupFailure(key_id=key_id, at=now))
+        throttle.count_failure(session, LOOKUP, str(key_id), now)
         raise PassNotFound("no such pass, or it expired")
     return found
 
