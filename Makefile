@@ -2,6 +2,7 @@
 # make test  — install with the dev dependencies and run the whole suite (SQLite and PostgreSQL)
 # make bench — the benchmarks of bench/, one table
 # make walkthrough — run the README's walk-through against a fresh server and compare its output
+# make screenshots — every console page at both sizes and in both languages, into docs/screenshots/
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,8 @@ export BENEFITS_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/benefits.db
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run setup demo test test-all walkthrough bench clean
+.PHONY: install chromium run setup demo test test-all walkthrough screenshots bench clean
+CHROMIUM := /usr/bin/chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives it; no browser is downloaded from elsewhere),
+# and a Chinese font from Debian, so that 简体中文 pages render in it
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+$(CHROMIUM) $(CJK_FONT):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei
+
+chromium: $(CHROMIUM) $(CJK_FONT)
+
 setup: install
 	$(BIN)/benefits db upgrade
 	@if [ -z "$$($(BIN)/benefits rules active)" ]; then $(BIN)/benefits rules load rules/default.yaml --activate; fi
@@ -33,14 +43,17 @@ demo: setup
 run: demo
 	$(BIN)/gunicorn --config python:benefits.gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-all: install
+test-all: install chromium
 	$(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"
 
 walkthrough: install
 	$(PY) -m pytest -q -p no:cacheprovider -m slow tests/test_walkthrough.py
+
+screenshots: install chromium
+	$(PY) tests/screenshots.py
 
 bench: install
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }

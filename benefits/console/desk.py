@@ -30,7 +30,8 @@ def show(outcome: dict | None = None, pass_code: str | None = None):
     today = redemptions.listing(s, partner, limit=200, before=None, status=None, since=today_start(program, now),
                                 until=None)
     return render("console/desk.html", partner=partner, customer=customer, pass_code=pass_code, outcome=outcome,
-                  today=today, local=lambda moment: local(moment, program),
+                  today=today, local=lambda moment: local(moment, program), tiers=program.tier_names,
+                  benefit=lambda benefit_id: program.catalog.get(benefit_id, {}).get("name", benefit_id),
                   ref=lambda item: partners.customer_ref(context.secret(), item.partner_id, item.customer_id),
                   held=RedemptionStatus.HELD)
 

@@ -101,6 +101,7 @@ class Program:
         self.timezone = ZoneInfo(document["timezone"])
         self.catalog: dict = document["catalog"]
         self.tier_ids: tuple[str, ...] = tuple(tier["id"] for tier in document["tiers"])
+        self.tier_names: dict[str, str] = {tier["id"]: tier["name"] for tier in document["tiers"]}
         self.downgrade_grace_days: int = document.get("tier_policy", {}).get("downgrade_grace_days", 0)
         self.expiry_months: int = document.get("points", {}).get("expiry_months", DEFAULT_EXPIRY_MONTHS)
         self.pending_days: int = document.get("points", {}).get("pending_days", 0)

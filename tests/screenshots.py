@@ -1,0 +1,79 @@
+"""`make screenshots`: every console page at a desk's 1280×800 and a phone's 390×844, in English and 简体中文,
+written to docs/screenshots/ (PAGE-LANGUAGE-SIZE.png) from a fresh server with the demo data."""
+import http.client
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from browser import DESK, PHONE, chromium, console  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+BROKEN = ("schema: benefits/v1\nprogram: vip\ntimezone: Asia/Shanghai\ncurrency: CNY\n"
+          "catalog: {lounge: {name: Lounge}}\ntiers:\n  - {id: mass, name: Mass, when: {aum: {gte: 1}}}\n")
+
+
+def prepare(served) -> dict:
+    """A draft version and a held redemption, so that the pages have something to show."""
+    app = served.api("APP_KEY")
+    code = app.request("POST", "/api/v1/customers/demo-private-01/passes", {})[1]["code"]
+    desk = served.api("SKYPORT_KEY")
+    desk.request("POST", "/partner/v1/redemptions", {"pass_code": code, "benefit": "airport_lounge", "capture": True})
+    connection = http.client.HTTPConnection(*served.server.address)
+    connection.request("POST", "/admin/v1/rule-versions", body=(ROOT / "rules" / "wealth-at-1m.yaml").read_bytes(),
+                       headers={"Authorization": f"Bearer {served.keys['ADMIN_KEY']}",
+                                "Content-Type": "application/yaml"})
+    version = json.loads(connection.getresponse().read())["version"]
+    connection.close()
+    return {"code": code, "version": version}
+
+
+def shoot(page, name: str, language: str, size: str) -> None:
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(OUT / f"{name}-{language}-{size}.png"))
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as directory, chromium() as browser, \
+            console("sqlite", Path(directory), browser) as served:
+        made = prepare(served)
+        for language in ("en", "zh"):
+            for size, viewport in (("desk", DESK), ("phone", PHONE)):
+                page = served.page(viewport=viewport, language=language)
+                page.goto(served.base + "/console/")
+                shoot(page, "sign-in", language, size)
+
+                desk = served.sign_in("SKYPORT_KEY", viewport=viewport, language=language)
+                desk.locator("#pass_code").fill(made["code"])
+                desk.locator("form.row button").click()
+                desk.locator("tr[data-benefit='airport_lounge'] form").first.locator("button").click()
+                shoot(desk, "front-desk", language, size)
+
+                admin = served.sign_in("ADMIN2_KEY", viewport=viewport, language=language)
+                shoot(admin, "rule-versions", language, size)
+                admin.goto(f"{served.base}/console/admin/versions/{made['version']}")
+                shoot(admin, "rule-version", language, size)
+                admin.locator("form[action$='/simulate'] button").click()
+                shoot(admin, "simulation", language, size)
+                admin.goto(f"{served.base}/console/admin/versions/new")
+                admin.locator("#document").fill(BROKEN + "earning:\n  - {id: e, on: gift, points: 1}\n")
+                admin.locator("form.editor button").click()
+                shoot(admin, "new-version-errors", language, size)
+                admin.goto(f"{served.base}/console/admin/audit?verify=1")
+                shoot(admin, "audit-trail", language, size)
+                admin.goto(f"{served.base}/console/admin/partners")
+                shoot(admin, "partners-and-keys", language, size)
+                admin.goto(f"{served.base}/docs")
+                admin.locator(".swagger-ui .info .title").wait_for()
+                shoot(admin, "api-docs", language, size)
+                for opened in (page, desk, admin):
+                    opened.context.close()
+    print(f"screenshots written to {OUT.relative_to(ROOT)}/")
+
+
+if __name__ == "__main__":
+    main()
