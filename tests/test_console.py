@@ -189,3 +189,23 @@ def test_every_text_of_the_console_has_a_chinese_translation():
 def test_a_chinese_translation_keeps_every_placeholder_of_its_text():
     assert [text for text, chinese in i18n.ZH.items()
             if set(re.findall(r"{\w+}", text)) != set(re.findall(r"{\w+}", chinese))] == []
+
+
+def test_confirming_a_lapsed_hold_is_a_plain_message(app, desk, app_api, clock):
+    customer(app_api, "c1", **WEALTH)
+    desk.post("/console/desk/hold", data={"csrf_token": csrf_of(desk), "idempotency_key": "h",
+                                          "pass_code": pass_code(app_api, "c1"), "benefit": "airport_lounge"})
+    clock.advance(minutes=16)
+    response = desk.post("/console/desk/redemptions/1/confirm", data={"csrf_token": csrf_of(desk),
+                                                                     "idempotency_key": "confirm"})
+    assert response.status_code == 200
+    assert "The hold lapsed before it was confirmed." in response.get_data(as_text=True)
+
+
+def test_too_many_failed_look_ups_are_a_plain_message_in_the_desk_s_language(app, desk):
+    csrf = csrf_of(desk)
+    for n in range(20):
+        desk.post("/console/desk/look-up", data={"csrf_token": csrf, "pass_code": f"WRONG-{n:05d}"})
+    response = desk.post("/console/desk/look-up?lang=zh", data={"csrf_token": csrf, "pass_code": "WRONG-LAST2"})
+    assert response.status_code == 200
+    assert re.search(r"查询失败次数过多，请 \d+ 秒后再试。", response.get_data(as_text=True))
