@@ -2,7 +2,7 @@
 
 Runs ``--n`` single events (the bench's shape: a card payment of CNY 100 by a
 mass customer, one award) through the Flask test client, or ``--n`` events
-through ``events.record_batch`` in chunks of 1,000 (``--path batch``, what
+through ``events.record_many`` in chunks of 1,000 (``--path batch``, what
 `benefits events import` and POST /api/v1/events/batch do), and prints the
 profile and the time per event. pyinstrument is a development tool:
 `.venv/bin/pip install pyinstrument` first.
@@ -55,22 +55,20 @@ class Phases:
 
         from benefits.api import context
         from benefits.rules import program
-        from benefits.services import ledger
 
         self.wrap(Flask, "full_dispatch_request", "request (Flask dispatch, all of it)")
         self.wrap(context.keys, "authenticate", "  authenticate the key (1 SELECT)")
-        self.wrap(events, "record", "  events.record")
-        self.wrap(customers, "lock", "    customers.lock (SELECT ... FOR UPDATE)")
+        self.wrap(events, "record_many", "  events.record_many")
+        self.wrap(events, "_lock", "    _lock (SELECT customers ... FOR UPDATE)")
+        self.wrap(events, "_cap_usage", "    _cap_usage (SELECT cap usage)")
         self.wrap(tiers, "refresh", "    tiers.refresh")
         self.wrap(program.Program, "earn", "    Program.earn (durable_rules)")
-        self.wrap(events, "_within_cap", "    _within_cap (cap usage SELECT)")
-        self.wrap(ledger, "earn", "    ledger.earn (lot INSERT + flush, entry, audit row)")
+        self.wrap(events._Writes, "flush", "    writes (INSERT events, lots, entries; UPDATE caps, balances)")
         self.wrap(sqlalchemy.orm.Session, "commit", "  Session.commit (flush + audit seal + COMMIT)")
         self.wrap(sqlalchemy.orm.Session, "flush", "  Session.flush (every flush, inside the above too)")
         sa_event.remove(sqlalchemy.orm.Session, "before_commit", audit.seal)
         self.wrap(audit, "seal", "    audit.seal (tip lock, audit INSERT, tip UPDATE)")
         sa_event.listen(sqlalchemy.orm.Session, "before_commit", lambda session: audit.seal(session))
-        self.wrap(events, "record_batch", "  events.record_batch")
 
     def report(self, n: int) -> str:
         lines = [f"{'phase (inclusive wall time)':<62} {'ms/event':>9} {'calls/event':>12}"]
@@ -129,7 +127,7 @@ def main() -> int:
 
                 def record(session):
                     with extension.programs.active(session) as program:
-                        return events.record_batch(session, program, chunk, actor=audit.SYSTEM,
+                        return events.record_many(session, program, chunk, actor=audit.SYSTEM,
                                                    now=datetime.now(timezone.utc))
 
                 results = db.run(extension.sessions, record)

@@ -291,11 +291,12 @@ def import_actor() -> audit.Actor:
 
 def record_chunk(sessions, programs, chunk: list[ReportedEvent], *, actor: audit.Actor,
                  now: datetime) -> list[dict]:
-    """One unit of work: ``events.record_batch`` under the active version; run again when it lost a race
+    """One unit of work: ``events.record_many`` under the active version; run again when it lost a race
     (an event of the chunk committed meanwhile by another writer: the retry answers it as a duplicate)."""
     def work(session):
         with programs.active(session) as program:
-            return events.record_batch(session, program, chunk, actor=actor, now=now)
+            return [outcome.result() for outcome in events.record_many(session, program, chunk, actor=actor,
+                                                                         now=now)]
 
     return db.run(sessions, work)
 

@@ -184,6 +184,10 @@ class Program:
         return [Award(rule.id, _points(rule, tier, amount), rule.cap_points, rule.cap_per)
                 for name, rule in self._earning if name in fired]
 
+    def capped_rules(self) -> dict[str, str]:
+        """The earning rules with a cap, and the period of each cap."""
+        return {rule.id: rule.cap_per for _, rule in self._earning if rule.cap_points is not None}
+
     def release(self) -> None:
         """Free the engine's rulesets (evaluations in flight finish first)."""
         for ruleset in self._rulesets.values():

@@ -11,12 +11,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import db, metrics
 from ..models import AuditRecord, AuditTip
 
+_ROWS, _TIP = AuditRecord.__table__, AuditTip.__table__
+LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update()
+INSERT_ROWS = insert(_ROWS)
+MOVE_TIP = update(_TIP).where(_TIP.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 GENESIS = "0" * 64
 PENDING = "audit_pending"
 CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
@@ -89,16 +93,18 @@ def seal(session: Session) -> None:
     pending = db.take(session, PENDING)
     if not pending:
         return
+    session.flush()  # the changes the rows describe go first: the tip's lock is held for as short as can be
+    connection = session.connection()
     with metrics.timed(metrics.TIP_WAIT):
-        tip = session.execute(select(AuditTip).where(AuditTip.id == 1).with_for_update()).scalar_one()
-    seq, prev = tip.seq, tip.hash
+        seq, prev = connection.execute(LOCK_TIP).one()
+    rows = []
     for row in pending:
         seq += 1
-        row = {**row, "seq": seq}
-        row_hash = digest(prev, row)
-        session.add(AuditRecord(**row, prev_hash=prev, hash=row_hash))
-        prev = row_hash
-    tip.seq, tip.hash = seq, prev
+        row = {**row, "seq": seq, "prev_hash": prev}
+        row["hash"] = prev = digest(row["prev_hash"], row)
+        rows.append(row)
+    connection.execute(INSERT_ROWS, rows)
+    connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})
     db.defer(session, db.AFTER_COMMIT, lambda: metrics.count_committed(pending))
 
 

@@ -4,18 +4,18 @@ An event's awards come from the active rules, are cut to what remains under
 each rule's cap for the customer and the period (in the programme's timezone,
 by the event's ``occurred_at``), and become lots and ``earn`` entries.
 """
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..errors import DomainError, EventConflict, Invalid, NotFound, OccurredInFuture
-from ..models import CapUsage, Event, EventType, Lot
+from ..models import CapUsage, Customer, EntryKind, Event, EventType, LedgerEntry, Lot
 from ..rules import Program
 from .. import db, metrics
 from . import audit, customers, ledger, tiers
@@ -47,70 +47,226 @@ class ReportedEvent:
 
 def body_hash(event: ReportedEvent) -> str:
     """The digest that tells a replay (same body) from a conflict (same id, another body)."""
-    text = json.dumps(dataclasses.asdict(event), sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(vars(event), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def replay(event: Event, digest: str) -> dict:
-    if event.body_hash != digest:
-        raise EventConflict(f"event {event.id!r} was recorded with a different body")
-    return event.response
+@dataclass
+class Recorded:
+    """What became of one event of a chunk: ``created`` (with its answer), ``duplicate`` (the first answer
+    again) or ``error`` (the refusal, as the single-event path raises it)."""
+
+    id: str
+    status: str
+    answer: dict | None = None
+    refusal: DomainError | None = None
+
+    def result(self) -> dict:
+        """The event's line in a batch's answer."""
+        if self.refusal is None:
+            return {"id": self.id, "status": self.status, "points": self.answer["points"], "error": None}
+        return {"id": self.id, "status": "error", "points": None, "error": {
+            "reason": self.refusal.reason, "message": self.refusal.message, "errors": self.refusal.errors or []}}
+
+
+@dataclass
+class _Account:
+    """A locked customer during a chunk (its row, or the ORM object once its tier was re-evaluated): its
+    balance as the chunk's events change it."""
+
+    customer: object
+    balance: int
+    stored_balance: int
+    refreshed: bool = False
+
+
+# The statements of recording, built once: constructing and compiling SQL costs more than running it.
+_CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS = (model.__table__ for model in (Customer, Event, Lot, LedgerEntry,
+                                                                            CapUsage))
+LOCK_CUSTOMERS = (select(_CUSTOMERS).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(_CUSTOMERS.c.id).with_for_update())
+KNOWN_EVENTS = select(_EVENTS.c.id, _EVENTS.c.body_hash, _EVENTS.c.response).where(
+    _EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+CAP_USAGE = select(_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points).where(
+    _CAPS.c.customer_id.in_(bindparam("customers", expanding=True)),
+    _CAPS.c.rule_id.in_(bindparam("rules", expanding=True)),
+    _CAPS.c.period_start.in_(bindparam("periods", expanding=True)))
+INSERT_EVENTS = insert(_EVENTS)
+INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, sort_by_parameter_order=True)
+INSERT_ENTRIES = insert(_ENTRIES)
+INSERT_CAPS = insert(_CAPS)
+UPDATE_CAPS = update(_CAPS).where(_CAPS.c.customer_id == bindparam("c"), _CAPS.c.rule_id == bindparam("r"),
+                                  _CAPS.c.period_start == bindparam("p")).values(points=bindparam("used"))
+UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
 
 
 def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
            now: datetime) -> tuple[dict, bool]:
-    """Record one event; returns its answer and whether it was created (False: a replay).
+    """Record one event; returns its answer and whether it was created (False: a replay)."""
+    recorded = record_many(session, program, [reported], actor=actor, now=now)[0]
+    if recorded.refusal is not None:
+        raise recorded.refusal
+    return recorded.answer, recorded.status == "created"
 
-    An event dated more than ``CLOCK_SKEW`` after ``now`` is refused: it would earn
-    under the caps of a period that has not begun.
+
+def record_many(session: Session, program: Program, reported: list[ReportedEvent], *, actor: audit.Actor,
+                now: datetime) -> list[Recorded]:
+    """Record events as a set: a few reads, the rules in memory, one multi-row insert a table.
+
+    Each event is answered as it would be alone, in the order given: refused if
+    dated more than ``CLOCK_SKEW`` after ``now`` (it would earn under the caps of
+    a period that has not begun) or for an unknown customer; a replay of an event
+    recorded before (or earlier in the chunk) answers its first answer, the same
+    id with another body is a conflict. The chunk's customers are locked in the
+    order of their ids, so two chunks cannot deadlock; caps, debts and balances
+    are carried from one event to the next in memory.
     """
-    if reported.occurred_at > now + CLOCK_SKEW:
-        raise OccurredInFuture([{"path": "json.occurred_at", "message": f"is more than "
-                                 f"{CLOCK_SKEW.seconds // 60} minutes after the server's clock ({now.isoformat()})"}])
-    digest = body_hash(reported)
-    customer = customers.lock(session, reported.customer_id)
-    existing = session.get(Event, reported.id)
-    if existing is not None:
-        return replay(existing, digest), False
-    tiers.refresh(session, customer, program, now)
-    occurred_at = reported.occurred_at
-    awards = program.earn(rule_fields(customer, program, now), reported.rule_fields())
-    event = Event(id=reported.id, customer_id=customer.id, type=reported.type, occurred_at=occurred_at,
-                  amount=reported.amount, refunded=Decimal(0), body_hash=digest, points=0,
-                  rule_version=program.version, response={}, created_at=now)
-    session.add(event)
-    session.flush()
-    expires_at = month_end_after(occurred_at, program.expiry_months, program.timezone)
-    if reported.type == EventType.TRANSACTION:
-        available_at = occurred_at + timedelta(days=program.pending_days)
-    else:
-        available_at = min(occurred_at, now)  # learning points are never pending
+    connection = session.connection()
+    accounts = _lock(connection, {event.customer_id for event in reported if not _too_late(event, now)})
+    known = {row.id: (row.body_hash, row.response)
+             for row in connection.execute(KNOWN_EVENTS, {"ids": list({e.id for e in reported})})}
+    usage = _cap_usage(connection, program, reported, accounts)
+    writes = _Writes()
+    outcomes = []
+    for event in reported:
+        outcomes.append(_one(session, program, event, accounts, known, usage, writes, actor=actor, now=now))
+    writes.flush(session, program, usage, accounts, actor=actor, now=now)
+    return outcomes
+
+
+def _too_late(event: ReportedEvent, now: datetime) -> bool:
+    return event.occurred_at > now + CLOCK_SKEW
+
+
+def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
+    """The customers, locked in the order of their ids (PostgreSQL; SQLite serialises writers)."""
+    if not customer_ids:
+        return {}
+    found = connection.execute(LOCK_CUSTOMERS, {"ids": sorted(customer_ids)})
+    return {row.id: _Account(row, row.balance, row.balance) for row in found}
+
+
+def _cap_usage(connection, program: Program, reported: list[ReportedEvent],
+               accounts: dict[str, _Account]) -> dict[tuple, list]:
+    """``(customer, rule, period) → [points used, stored?]`` for every capped rule the chunk may award."""
+    capped = program.capped_rules()
+    if not capped or not accounts:
+        return {}
+    periods = {period_key(per, event.occurred_at, program.timezone) for event in reported
+               for per in set(capped.values())}
+    rows = connection.execute(CAP_USAGE, {"customers": list(accounts), "rules": list(capped),
+                                          "periods": sorted(periods)})
+    return {(customer, rule, period): [points, True] for customer, rule, period, points in rows}
+
+
+def _one(session, program, event: ReportedEvent, accounts, known, usage, writes, *, actor, now) -> Recorded:
+    if _too_late(event, now):
+        return Recorded(event.id, "error", refusal=OccurredInFuture([{
+            "path": "json.occurred_at",
+            "message": f"is more than {CLOCK_SKEW.seconds // 60} minutes after the server's clock ({now.isoformat()})"}]))
+    account = accounts.get(event.customer_id)
+    if account is None:
+        return Recorded(event.id, "error", refusal=NotFound(f"no customer {event.customer_id!r}"))
+    digest = body_hash(event)
+    if event.id in known:
+        stored_digest, answer = known[event.id]
+        if stored_digest != digest:
+            return Recorded(event.id, "error", refusal=EventConflict(
+                f"event {event.id!r} was recorded with a different body"))
+        return Recorded(event.id, "duplicate", answer=answer)
+    if not account.refreshed:
+        if account.customer.tier_version != program.version:  # re-evaluated (and audited) through the ORM
+            account.customer = session.get(Customer, account.customer.id)
+            tiers.refresh(session, account.customer, program, now)
+        account.refreshed = True
     answered = []
-    for award in awards:
-        points = _within_cap(session, customer.id, award, occurred_at, program.timezone)
+    expires_at = month_end_after(event.occurred_at, program.expiry_months, program.timezone)
+    available_at = (event.occurred_at + timedelta(days=program.pending_days) if event.type == EventType.TRANSACTION
+                    else min(event.occurred_at, now))  # learning points are never pending
+    for award in program.earn(rule_fields(account.customer, program, now), event.rule_fields()):
+        points = _within_cap(usage, event.customer_id, award, event.occurred_at, program.timezone)
         answered.append({"rule": award.rule, "points": points})
         if points > 0:
-            ledger.earn(session, customer, points, rule_id=award.rule, rule_version=program.version,
-                        event_id=event.id, earned_at=occurred_at, available_at=available_at,
-                        expires_at=expires_at, actor=actor, now=now)
-    db.defer(session, db.AFTER_COMMIT, metrics.EVENTS.labels(reported.type).inc)
-    event.points = sum(a["points"] for a in answered)
-    event.response = {"id": event.id, "points": event.points, "awards": answered, "balance": customer.balance}
-    return event.response, True
+            writes.earn(account, event, award.rule, points, available_at=available_at, expires_at=expires_at)
+    answer = {"id": event.id, "points": sum(a["points"] for a in answered), "awards": answered,
+              "balance": account.balance}
+    writes.event(event, digest, answer, program, now)
+    known[event.id] = (digest, answer)
+    return Recorded(event.id, "created", answer=answer)
 
 
-def _within_cap(session: Session, customer_id: str, award, occurred_at: datetime, tz) -> int:
+def _within_cap(usage: dict, customer_id: str, award, occurred_at: datetime, tz) -> int:
     """The award cut to what remains under its rule's cap; the cap's usage grows by what is awarded."""
     if award.cap_points is None or award.points <= 0:
         return max(award.points, 0)
-    key = period_key(award.cap_per, occurred_at, tz)
-    usage = session.get(CapUsage, (customer_id, award.rule, key))
-    if usage is None:
-        usage = CapUsage(customer_id=customer_id, rule_id=award.rule, period_start=key, points=0)
-        session.add(usage)
-    points = max(0, min(award.points, award.cap_points - usage.points))
-    usage.points += points
+    used = usage.setdefault((customer_id, award.rule, period_key(award.cap_per, occurred_at, tz)), [0, False])
+    points = max(0, min(award.points, award.cap_points - used[0]))
+    used[0] += points
     return points
+
+
+class _Writes:
+    """The rows a chunk writes, inserted at the end with one statement a table."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self.lots: list[dict] = []
+        self.earned: list[tuple] = []  # (account, lot row, balance after)
+
+    def earn(self, account: _Account, event: ReportedEvent, rule: str, points: int, *, available_at, expires_at):
+        debt = max(0, -account.balance)
+        account.balance += points
+        self.lots.append({"customer_id": account.customer.id, "event_id": event.id, "rule_id": rule,
+                          "points": points, "remaining": points - min(points, debt), "earned_at": event.occurred_at,
+                          "available_at": available_at, "expires_at": expires_at})
+        self.earned.append((account, self.lots[-1], account.balance))
+
+    def event(self, event: ReportedEvent, digest: str, answer: dict, program: Program, now: datetime) -> None:
+        self.events.append({"id": event.id, "customer_id": event.customer_id, "type": event.type,
+                            "occurred_at": event.occurred_at, "amount": event.amount, "refunded": Decimal(0),
+                            "body_hash": digest, "points": answer["points"], "rule_version": program.version,
+                            "response": answer, "created_at": now})
+
+    def flush(self, session: Session, program: Program, usage: dict, accounts: dict, *, actor, now) -> None:
+        if not self.events:
+            return
+        session.flush()  # what tier re-evaluations changed goes first
+        connection = session.connection()
+        connection.execute(INSERT_EVENTS, self.events)
+        for lot in self.lots:
+            lot["rule_version"] = program.version
+        lot_ids = connection.execute(INSERT_LOTS, self.lots).scalars().all() if self.lots else []
+        entries = []
+        for (account, lot, balance), lot_id in zip(self.earned, lot_ids):
+            entries.append({"customer_id": account.customer.id, "kind": EntryKind.EARN, "points": lot["points"],
+                            "balance_after": balance, "event_id": lot["event_id"], "lot_id": lot_id,
+                            "rule_version": program.version, "rule_id": lot["rule_id"], "reference": None,
+                            "created_at": now})
+            audit.record(session, actor, "points.earned", "customer", account.customer.id, at=now, after={
+                "points": lot["points"], "balance": balance, "event_id": lot["event_id"], "rule": lot["rule_id"],
+                "rule_version": program.version, "lot_id": lot_id, "expires_at": lot["expires_at"]})
+        if entries:
+            connection.execute(INSERT_ENTRIES, entries)
+        _store_usage(connection, usage)
+        changed = [account for account in accounts.values() if account.balance != account.stored_balance]
+        if changed:
+            connection.execute(UPDATE_BALANCES, [{"c": a.customer.id, "b": a.balance} for a in changed])
+            for account in changed:
+                if isinstance(account.customer, Customer):
+                    set_committed_value(account.customer, "balance", account.balance)
+        for event in self.events:
+            db.defer(session, db.AFTER_COMMIT, metrics.EVENTS.labels(event["type"]).inc)
+
+
+def _store_usage(connection, usage: dict) -> None:
+    """Cap usage the chunk changed: the rows it read updated, the new ones inserted."""
+    stored = [{"c": c, "r": r, "p": p, "used": used[0]} for (c, r, p), used in usage.items() if used[1]]
+    new = [{"customer_id": c, "rule_id": r, "period_start": p, "points": used[0]}
+           for (c, r, p), used in usage.items() if not used[1] and used[0] > 0]
+    if stored:
+        connection.execute(UPDATE_CAPS, stored)
+    if new:
+        connection.execute(INSERT_CAPS, new)
 
 
 def reverse(session: Session, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
@@ -146,25 +302,3 @@ def get(session: Session, event_id: str) -> Event:
 
 def _kept(awarded: int, total: Decimal, refunded: Decimal) -> int:
     return int((Decimal(awarded) * (total - refunded) / total).to_integral_value(rounding=ROUND_FLOOR))
-
-
-def record_batch(session: Session, program: Program, reported: list[ReportedEvent], *, actor: audit.Actor,
-                 now: datetime) -> list[dict]:
-    """Record each event on its own (a savepoint each); one failing does not stop the others.
-
-    Events are taken in customer order so that two batches lock customers in the
-    same order and cannot deadlock; the results keep the order of ``reported``.
-    """
-    results: list[dict] = [{}] * len(reported)
-    for index in sorted(range(len(reported)), key=lambda i: reported[i].customer_id):
-        event = reported[index]
-        try:
-            with db.savepoint(session):
-                answer, created = record(session, program, event, actor=actor, now=now)
-            results[index] = {"id": event.id, "status": "created" if created else "duplicate",
-                              "points": answer["points"], "error": None}
-        except DomainError as error:
-            results[index] = {"id": event.id, "status": "error", "points": None,
-                              "error": {"reason": error.reason, "message": error.message,
-                                        "errors": error.errors or []}}
-    return results

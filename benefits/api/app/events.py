@@ -86,8 +86,8 @@ class EventBatch(MethodView):
                                   "status": "error", "points": None,
                                   "error": {"reason": "invalid", "message": "the event is not valid",
                                             "errors": flatten(error.messages, "json")}}
-        recorded = iter(events.record_batch(context.session(), context.program(), parsed,
-                                            actor=context.actor(), now=context.now()))
+        recorded = iter(outcome.result() for outcome in events.record_many(
+            context.session(), context.program(), parsed, actor=context.actor(), now=context.now()))
         return {"results": [refused[i] if i in refused else next(recorded) for i in range(len(body["events"]))]}
 
 
