@@ -128,7 +128,8 @@ def finish(response):
     return response
 
 
-def _in_unit(view, args, kwargs, session: Session):
+def in_unit(view, args, kwargs, session: Session):
+    """Call ``view`` with ``session`` on ``g`` for the length of the call (the console's pages use it too)."""
     g.session = session
     try:
         return view(*args, **kwargs)
@@ -146,7 +147,7 @@ def reads(view):
     """Run the view in a reading unit of work: it sees one snapshot and writes nothing."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        return db.run(extension().sessions, functools.partial(_in_unit, view, args, kwargs), write=False,
+        return db.run(extension().sessions, functools.partial(in_unit, view, args, kwargs), write=False,
                       retries=0)
     return wrapper
 
@@ -178,7 +179,7 @@ def writes(view):
                 stored = idempotency.find(s, g.api_key.id, route, idem_key, digest)
                 if stored is not None:
                     return jsonify(stored[1]), stored[0]
-            response = _in_unit(view, args, kwargs, s)
+            response = in_unit(view, args, kwargs, s)
             if idem_key:
                 idempotency.store(s, g.api_key.id, route, idem_key, digest, response.status_code,
                                   response.get_json(), now())

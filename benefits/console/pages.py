@@ -57,7 +57,7 @@ def page(role: Role):
             if request.method == "POST" and not secrets.compare_digest(
                     request.form.get("csrf_token", ""), g.console_session.csrf_token):
                 abort(403, "the form's CSRF token is missing or wrong: reload the page and try again")
-            return db.run(context.extension().sessions, functools.partial(_in_unit, view, args, kwargs),
+            return db.run(context.extension().sessions, functools.partial(context.in_unit, view, args, kwargs),
                           write=request.method == "POST")
         return wrapper
     return decorate
@@ -74,14 +74,6 @@ def sign_in_form(message: str | None = None, status: int = 200):
 
 def _ended_message() -> str | None:
     return i18n.gettext("Your session has ended. Sign in again.") if request.cookies.get(COOKIE) else None
-
-
-def _in_unit(view, args, kwargs, session: Session):
-    g.session = session
-    try:
-        return view(*args, **kwargs)
-    finally:
-        g.pop("session", None)
 
 
 def action(name: str, work, session: Session, secret: str | None = None) -> dict:
