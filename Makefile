@@ -12,7 +12,7 @@ export BENEFITS_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/benefits.db
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install chromium run setup demo test test-all walkthrough screenshots bench clean
+.PHONY: install chromium broker run setup demo test test-all walkthrough screenshots bench clean
 CHROMIUM := /usr/bin/chromium
 
 $(PY):
@@ -33,6 +33,15 @@ $(CHROMIUM) $(CJK_FONT):
 
 chromium: $(CHROMIUM) $(CJK_FONT)
 
+# RabbitMQ for `benefits consume` and its tests: started when nothing answers on 127.0.0.1:5672
+# (installed from Debian when missing)
+BROKER_UP = $(PY) -c "import pika; pika.BlockingConnection(pika.URLParameters('amqp://guest:guest@127.0.0.1:5672/')).close()" 2>/dev/null
+broker: install
+	@$(BROKER_UP) || { \
+	  command -v rabbitmq-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server; }; \
+	  rabbitmq-server -detached 2>/dev/null || service rabbitmq-server start; \
+	  for i in $$(seq 90); do $(BROKER_UP) && exit 0; sleep 1; done; echo "RabbitMQ did not start"; exit 1; }
+
 setup: install
 	$(BIN)/benefits db upgrade
 	@if [ -z "$$($(BIN)/benefits rules active)" ]; then $(BIN)/benefits rules load rules/default.yaml --activate; fi
@@ -43,10 +52,10 @@ demo: setup
 run: demo
 	$(BIN)/gunicorn --config python:benefits.gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
 
-test: install chromium
+test: install chromium broker
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-all: install chromium
+test-all: install chromium broker
 	$(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"
 
 walkthrough: install

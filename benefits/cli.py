@@ -299,6 +299,29 @@ def demo_command():
         click.echo(f"export {variable}={plaintext}")
 
 
+@click.command("consume", cls=Command, short_help="Record events from RabbitMQ, acknowledged once committed.")
+@click.option("--chunk-size", type=click.IntRange(1, 1000), default=500, show_default=True,
+              help="Messages per transaction (and the prefetch).")
+@click.option("--exit-when-idle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop once the queue has been empty this long [default: run until SIGTERM].")
+@with_appcontext
+@needs_schema
+def consume_command(chunk_size: int, exit_when_idle: float | None):
+    """Record events from the queue BENEFITS_AMQP_QUEUE at BENEFITS_AMQP_URL, one POST /api/v1/events body a
+    message; refused ones go to the dead-letter exchange `<queue>.dlx` with the header x-benefits-reason.
+    Prints the counts when it stops."""
+    from . import consumer
+
+    extension = _extension()
+    try:
+        tally = consumer.consume(extension.config.AMQP_URL, extension.config.AMQP_QUEUE,
+                                 sessions=extension.sessions, programs=extension.programs, clock=extension.now,
+                                 chunk=chunk_size, exit_when_idle=exit_when_idle)
+    except consumer.BrokerUnusable as error:
+        raise Unusable(str(error)) from None
+    click.echo(tally.line())
+
+
 @click.command("serve", cls=Command, short_help="Serve the API and the console with gunicorn.")
 @click.option("--bind", default="127.0.0.1:5000", show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
@@ -311,7 +334,7 @@ def serve_command(bind: str, workers: int, threads: int):
 
 
 COMMANDS = (db_group, rules_group, keys_group, audit_group, points_group, redemptions_group, events_group,
-            demo_command)
+            consume_command, demo_command)
 
 
 def init_app(app) -> None:

@@ -52,6 +52,8 @@ SETTINGS: dict[str, Setting] = {
     "PRODUCTION": Setting("BENEFITS_ENV", lambda text: text.strip() == "production", default=False),
     "RULES_REFRESH_SECONDS": Setting("BENEFITS_RULES_REFRESH_SECONDS", _non_negative, default=1.0),
     "KEY_CACHE_SECONDS": Setting("BENEFITS_KEY_CACHE_SECONDS", _non_negative, default=1.0),
+    "AMQP_URL": Setting("BENEFITS_AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/"),
+    "AMQP_QUEUE": Setting("BENEFITS_AMQP_QUEUE", default="benefits.events"),
     "CLOCK": Setting(None),  # a callable answering the current time (tests); None: the system clock
     "TESTING": Setting(None, default=False),
 }
@@ -77,6 +79,8 @@ class Config:
     PRODUCTION: bool
     RULES_REFRESH_SECONDS: float
     KEY_CACHE_SECONDS: float
+    AMQP_URL: str
+    AMQP_QUEUE: str
     CLOCK: Callable[[], datetime] | None
     TESTING: bool
     MAX_CONTENT_LENGTH: int = MAX_CONTENT_LENGTH

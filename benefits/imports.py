@@ -95,9 +95,8 @@ def _decoded(raw_lines: Iterable[bytes]) -> Iterator[str]:
     """Text lines; bytes that are not UTF-8 stay as surrogates so the line can be refused on its own."""
     first = True
     for raw in raw_lines:
-        if first:
-            raw, first = raw.removeprefix(codecs.BOM_UTF8), False
-        yield raw.decode("utf-8", errors="surrogateescape")
+        yield decoded(raw) if first else raw.decode("utf-8", errors="surrogateescape")
+        first = False
 
 
 def _bad_text(text: str) -> bool:
@@ -117,26 +116,30 @@ def read_jsonl(raw_lines: Iterable[bytes]) -> Iterator[Line]:
     schema = EventIn()
     for number, text in enumerate(_decoded(raw_lines), start=1):
         text = text.rstrip("\r\n")
-        if not text.strip():
-            continue
-        if _bad_text(text):
-            yield _invalid_encoding(number, text)
-            continue
-        if len(text) > MAX_LINE:
-            yield _too_long(number, text)
-            continue
-        try:
-            raw = parse_json(text)
-        except Invalid as error:
-            yield _refused(number, text, error.errors)
-            continue
-        except ValueError as error:
-            yield Line(number, text, reason="invalid", message=f"not valid JSON: {error}")
-            continue
-        if not isinstance(raw, dict):
-            yield Line(number, text, reason="invalid", message="not a JSON object (one event per line)")
-            continue
-        yield _validated(schema, number, text, raw)
+        if text.strip():
+            yield json_line(number, text, schema)
+
+
+def json_line(number: int, text: str, schema: EventIn | None = None) -> Line:
+    """One event written as a JSON object (a line of a file, a message of the broker), validated."""
+    if _bad_text(text):
+        return _invalid_encoding(number, text)
+    if len(text) > MAX_LINE:
+        return _too_long(number, text)
+    try:
+        raw = parse_json(text)
+    except Invalid as error:
+        return _refused(number, text, error.errors)
+    except ValueError as error:
+        return Line(number, text, reason="invalid", message=f"not valid JSON: {error}")
+    if not isinstance(raw, dict):
+        return Line(number, text, reason="invalid", message="not a JSON object (one event per line)")
+    return _validated(schema or EventIn(), number, text, raw)
+
+
+def decoded(raw: bytes) -> str:
+    """Bytes as text; what is not UTF-8 stays as surrogates, so that ``json_line`` refuses it alone."""
+    return raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
 
 
 def csv_header(header: list[str]) -> list[str]:
