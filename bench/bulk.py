@@ -8,6 +8,9 @@ database holding the same customers under the same active rules:
   service under gunicorn, from 2 client threads (one per worker), each sending
   the events of its own half of the customers, in file order;
 * through ``benefits events import FILE.csv`` (one process, chunks of 1,000);
+* through ``benefits consume`` (one process, chunks of 500) from a RabbitMQ
+  queue the events were published to beforehand; its time ends with its last
+  chunk (the idle second it waits before it exits is taken off);
 * the baseline: the rows the import wrote for those events (events, ledger
   entries, lots, audit rows, cap usage), read back and inserted into a third
   database with one executemany per table (per 200,000 rows beyond that),
@@ -146,6 +149,38 @@ def via_batch(db: Database, bodies: list[dict], key: str) -> tuple[float, dict]:
     return seconds, statuses
 
 
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+IDLE_EXIT = 1.0
+
+
+def via_consume(db: Database, bodies: list[dict]) -> tuple[float, str]:
+    """Publish the events to a queue of their own (not timed), then time `benefits consume` draining it."""
+    import pika
+
+    from benefits.consumer import Topology
+
+    topology = Topology(f"bench.{db.path.name}")
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    topology.declare(channel)
+    for body in bodies:
+        channel.basic_publish("", topology.queue, json.dumps(body))
+    command = [str(Path(sys.executable).parent / "benefits"), "consume", "--exit-when-idle", str(IDLE_EXIT)]
+    env = {**db.env(), "BENEFITS_AMQP_URL": AMQP_URL, "BENEFITS_AMQP_QUEUE": topology.queue}
+    try:
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=db.path)
+        seconds = time.perf_counter() - started - IDLE_EXIT
+        if done.returncode != 0:
+            raise RuntimeError(f"benefits consume failed: {done.stderr[-500:]}")
+    finally:
+        for queue in (topology.queue, topology.dead):
+            channel.queue_delete(queue)
+        channel.exchange_delete(topology.exchange)
+        connection.close()
+    return seconds, done.stdout.strip().splitlines()[-1]
+
+
 def via_import(db: Database, path: Path) -> tuple[float, str]:
     command = [str(Path(sys.executable).parent / "benefits"), "events", "import", str(path),
                "--rejected", str(path.with_suffix(".rejected"))]
@@ -221,6 +256,10 @@ def run(backend: str, scale: float) -> list[Row]:
         write_csv(path, bodies)
         import_seconds, summary = via_import(db, path)
         rows = written_rows(db.url, first_seq)
+    with Database(backend, "bench_consume") as db:
+        log(f"[{backend}] bulk: {size} through `benefits consume` ...")
+        prepare(db.url, customers, now, app_key=False)
+        consume_seconds, tally = via_consume(db, bodies)
     with Database(backend, "bench_executemany") as db:
         log(f"[{backend}] bulk: the same rows with one executemany per table ...")
         prepare(db.url, customers, now, app_key=False)
@@ -232,7 +271,9 @@ def run(backend: str, scale: float) -> list[Row]:
     out = []
     for label, seconds, check, expected in (
             ("POST /api/v1/events/batch", batch_seconds, statuses, {"created": n}),
-            ("benefits events import (CSV)", import_seconds, summary, f"created {n}, duplicate 0, rejected 0")):
+            ("benefits events import (CSV)", import_seconds, summary, f"created {n}, duplicate 0, rejected 0"),
+            ("benefits consume (RabbitMQ)", consume_seconds, tally,
+             f"recorded {n}, duplicate 0, dead-lettered 0, returned 0")):
         ratio, text = share(n / seconds, baseline_rate)
         ok = check == expected
         out.append(Row(backend, f"bulk: {label}, {size}", f"{rate(n / seconds)} events/s ({seconds:.1f} s)",

@@ -6,7 +6,25 @@ award, ``card-spend``, 5 points), 100 private customers with a pass each for
 the partner rows, and a partner (a hospital serving the medical green channel
 and health checks) with its key. The private tier's green channel is unlimited,
 so every capture redemption succeeds however many the run makes.
+
+The ceiling (bench/ceiling.py) and the service are served side by side, and
+each comparison is ``ROUNDS`` short runs that alternate the ceiling and the
+service: a ratio per round, and the median of them, so that the machine's
+drift (these shared cores swing by 2x) falls on both sides alike:
+
+* POST /api/v1/events against the insert ceiling (one row inserted, committed);
+* GET /partner/v1/passes/{code} against the read ceiling (one row read by key);
+* a capture redemption against the insert ceiling.
+
+``four_processes`` (PostgreSQL) serves POST /api/v1/events with 2, then 4
+worker processes, and reads from the service's own metrics how long each
+request waited for the audit chain's tip, and from /proc/stat how busy the
+cores were: which of the two is the limit.
 """
+import re
+import statistics
+import urllib.request
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -24,7 +42,8 @@ EVENT_CUSTOMERS = 1000
 PASS_CUSTOMERS = 100
 PASS_TTL_SECONDS = 3 * 3600
 PARTNER_BENEFITS = ["medical_green_channel", "annual_health_check"]
-EVENTS_TARGET, PARTNER_TARGET = 0.50, 0.60
+EVENTS_TARGET, LOOKUP_TARGET, CAPTURE_TARGET = 0.40, 0.40, 0.30
+ROUNDS = 3
 
 LUA_INSERT = LUA_THREAD_IDS + """
 function init(args)
@@ -38,6 +57,16 @@ function request()
   return wrk.format(nil, "/insert", nil, string.format('{"payload":"%s-%d-%d"}', run, tid, n))
 end
 """
+
+LUA_READ = LUA_THREAD_IDS + """
+function init(args)
+  n = 0
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", string.format("/read/%%d", (n * 7 + tid * 131) %% %d + 1))
+end
+""" % ceiling.READ_ROWS
 
 LUA_EVENTS = LUA_THREAD_IDS + LUA_POST_INIT + """
 function start(args)
@@ -103,9 +132,11 @@ def prepare(url: str, now: datetime) -> dict:
         app_key = seed(app, now, key_name="bench-app", customers={"m": (EVENT_CUSTOMERS, Decimal(80_000)),
                                                                   "p": (PASS_CUSTOMERS, Decimal(8_000_000))})
         partner_key, codes = db.run(extension.sessions, partner)
+        admin_key = db.run(extension.sessions, lambda s: keys.create_key(
+            s, role="admin", name="bench-metrics", actor=audit.SYSTEM, now=now)[1])
     finally:
         extension.engine.dispose()
-    return {"app_key": app_key, "partner_key": partner_key, "codes": codes}
+    return {"app_key": app_key, "partner_key": partner_key, "admin_key": admin_key, "codes": codes}
 
 
 def _partner(session, program, now):
@@ -124,11 +155,29 @@ def occurred_text(now: datetime) -> str:
     return local.replace(microsecond=0).isoformat()
 
 
-def error_note(name: str, m) -> str:
+def error_note(m) -> str:
     return f"{m.errors} of {m.requests} requests failed (see the server log)" if m.errors else ""
 
 
-def run(backend: str, load: Load, partner_routes: bool = True) -> list[Row]:
+@dataclass
+class Side:
+    """One side of a comparison: where, what wrk sends (a Lua script and its arguments)."""
+
+    url: str
+    script: str
+    args: tuple = ()
+
+    def measure(self, load: Load, round_label: str):
+        args = (f"{self.args[0]}{round_label}", *self.args[1:]) if self.args else ()
+        return measure(self.url, load, script=self.script, args=args)
+
+
+def alternate(service: Side, baseline: Side, load: Load) -> list[tuple]:
+    """``ROUNDS`` pairs (baseline, service), measured one after the other."""
+    return [(baseline.measure(load, f"r{n}"), service.measure(load, f"r{n}")) for n in range(ROUNDS)]
+
+
+def run(backend: str, load: Load) -> list[Row]:
     rows: list[Row] = []
     now = datetime.now(timezone.utc)
     with Database(backend, "bench_http") as db:
@@ -136,53 +185,51 @@ def run(backend: str, load: Load, partner_routes: bool = True) -> list[Row]:
         data = prepare(db.url, now)
         env = db.env()
         log_path = db.path / "server.log"
-
-        log(f"[{backend}] ceiling: hello-world and insert-one-row, {GUNICORN_TEXT}")
+        codes = lua_string_list(data["codes"])
+        log(f"[{backend}] the ceiling and the service side by side, {ROUNDS} alternating rounds a row")
         with serve("ceiling:app", {**env, "BENCH_CEILING_DATABASE_URL": db.url}, log_path=log_path,
-                   extra=("--pythonpath", str(ROOT / "bench"))) as server:
-            hello = measure(server.url + "/hello", load)
-            insert = measure(server.url, load, script=LUA_INSERT, args=("i",))
-        ratio, text = share(insert.rps, hello.rps)
-        rows.append(Row(backend, "ceiling: insert one row + commit (POST JSON) req/s", f"{rate(insert.rps)} req/s",
-                        f"hello-world {rate(hello.rps)} req/s", ratio, text, "", None,
-                        note=error_note("ceiling", hello) or error_note("ceiling", insert),
-                        data={"insert": vars_of(insert), "hello": vars_of(hello)}))
-        p99 = insert.p99_ms / hello.p99_ms if hello.p99_ms else None
-        rows.append(Row(backend, "ceiling: insert one row + commit p99", f"{insert.p99_ms:.1f} ms",
-                        f"hello-world {hello.p99_ms:.1f} ms", p99, f"×{p99:.1f}" if p99 else "n/a", "", None))
-
-        log(f"[{backend}] service: POST /api/v1/events, partner routes")
-        with serve("wsgi:app", env, log_path=log_path, ready_path="/readyz") as server:
-            key = data["app_key"]
-            events = measure(server.url, load, script=LUA_EVENTS,
-                             args=("ev", key, EVENT_CUSTOMERS, occurred_text(now)))
-            partner = {}
-            if partner_routes and data["codes"] and _route_exists(server.url):
-                codes = lua_string_list(data["codes"])
-                partner["lookup"] = measure(server.url, load, script=LUA_PASS_LOOKUP % {"codes": codes},
-                                            args=("pl", data["partner_key"]))
-                partner["capture"] = measure(server.url, load, script=LUA_CAPTURE % {"codes": codes},
-                                             args=("pc", data["partner_key"]))
-        rows += compare(backend, "POST /api/v1/events (one event, one award)", events, insert,
-                        "insert ceiling", EVENTS_TARGET)
-        for label, key in (("GET /partner/v1/passes/{code}", "lookup"),
-                           ("POST /partner/v1/redemptions (capture: true)", "capture")):
-            if key in partner:
-                rows += compare(backend, label, partner[key], hello, "hello-world", PARTNER_TARGET)
-            else:
-                rows.append(Row(backend, label + " req/s", "n/a (route missing)", "hello-world", None, "n/a",
-                                f"≥ {PARTNER_TARGET:.0%}", None))
+                   extra=("--pythonpath", str(ROOT / "bench"))) as ceiling_server, \
+                serve("wsgi:app", env, log_path=log_path, ready_path="/readyz") as server:
+            hello = measure(ceiling_server.url + "/hello", load)
+            insert = Side(ceiling_server.url, LUA_INSERT, ("i",))
+            read = Side(ceiling_server.url, LUA_READ)
+            pairs = {
+                "events": alternate(Side(server.url, LUA_EVENTS, ("ev", data["app_key"], EVENT_CUSTOMERS,
+                                                                  occurred_text(now))), insert, load),
+                "lookup": alternate(Side(server.url, LUA_PASS_LOOKUP % {"codes": codes}, ("pl", data["partner_key"])),
+                                    read, load),
+                "capture": alternate(Side(server.url, LUA_CAPTURE % {"codes": codes}, ("pc", data["partner_key"])),
+                                     insert, load),
+            }
+        rows.append(Row(backend, "ceiling: hello-world", f"{rate(hello.rps)} req/s", "", None, "", "", None,
+                        data={"hello": vars_of(hello)}))
+        for key, label, baseline_name, target in (
+                ("events", "POST /api/v1/events (one event, one award)", "insert ceiling", EVENTS_TARGET),
+                ("lookup", "GET /partner/v1/passes/{code}", "read ceiling", LOOKUP_TARGET),
+                ("capture", "POST /partner/v1/redemptions (capture: true)", "insert ceiling", CAPTURE_TARGET)):
+            rows += compare(backend, label, pairs[key], baseline_name, target)
     return rows
 
 
-def compare(backend: str, label: str, m, baseline, baseline_name: str, target: float) -> list[Row]:
-    ratio, text = share(m.rps, baseline.rps)
-    p99_factor = m.p99_ms / baseline.p99_ms if baseline.p99_ms else None
+def compare(backend: str, label: str, pairs: list[tuple], baseline_name: str, target: float) -> list[Row]:
+    """The median of the rounds' ratios, with the median rates and p99s of each side."""
+    ratios = [m.rps / b.rps for b, m in pairs if b.rps]
+    ratio = statistics.median(ratios) if ratios else None
+    service_rps = statistics.median(m.rps for _, m in pairs)
+    baseline_rps = statistics.median(b.rps for b, _ in pairs)
+    service_p99 = statistics.median(m.p99_ms for _, m in pairs)
+    baseline_p99 = statistics.median(b.p99_ms for b, _ in pairs)
+    errors = next((error_note(m) for b, m in pairs if m.errors), "") or next(
+        (error_note(b) for b, m in pairs if b.errors), "")
+    rounds = ", ".join(f"{r:.0%}" for r in ratios)
+    p99_factor = service_p99 / baseline_p99 if baseline_p99 else None
     return [
-        Row(backend, f"{label} req/s", f"{rate(m.rps)} req/s", f"{baseline_name} {rate(baseline.rps)} req/s",
-            ratio, text, f"≥ {target:.0%}", ratio is not None and ratio >= target and not m.errors,
-            note=error_note(label, m), data={"measured": vars_of(m), "baseline": vars_of(baseline)}),
-        Row(backend, f"{label} p99", f"{m.p99_ms:.1f} ms", f"{baseline_name} {baseline.p99_ms:.1f} ms",
+        Row(backend, f"{label} req/s", f"{rate(service_rps)} req/s", f"{baseline_name} {rate(baseline_rps)} req/s",
+            ratio, f"{ratio:.0%}" if ratio is not None else "n/a", f"≥ {target:.0%}",
+            ratio is not None and ratio >= target and not errors, note=errors or f"rounds: {rounds}",
+            data={"rounds": [{"baseline": vars_of(b), "measured": vars_of(m)} for b, m in pairs],
+                  "ratios": ratios}),
+        Row(backend, f"{label} p99", f"{service_p99:.1f} ms", f"{baseline_name} {baseline_p99:.1f} ms",
             p99_factor, f"×{p99_factor:.1f}" if p99_factor else "n/a", "", None),
     ]
 
@@ -192,16 +239,64 @@ def vars_of(m) -> dict:
             "errors": m.errors}
 
 
-def _route_exists(url: str) -> bool:
-    """Whether the service's OpenAPI document has the partner routes of the contract."""
-    import json
-    import urllib.error
-    import urllib.request
+# ---------------------------------------------------------------- 2 and 4 processes on PostgreSQL
 
-    request = urllib.request.Request(url + "/openapi.json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            spec = json.load(response)
-    except (urllib.error.URLError, ValueError):
-        return False
-    return "/partner/v1/passes/{code}" in spec.get("paths", {}) and "/partner/v1/redemptions" in spec.get("paths", {})
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def _scrape(url: str, key: str) -> dict[str, float]:
+    request = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    wanted = {}
+    for name, pattern in (
+            ("tip_wait_sum", r'^benefits_audit_tip_lock_wait_seconds_sum (\S+)'),
+            ("tip_wait_count", r'^benefits_audit_tip_lock_wait_seconds_count (\S+)'),
+            ("request_sum", r'^benefits_http_request_duration_seconds_sum\{method="POST",route="/api/v1/events"\} (\S+)'),
+            ("request_count", r'^benefits_http_request_duration_seconds_count\{method="POST",route="/api/v1/events"\} (\S+)')):
+        found = re.search(pattern, text, re.M)
+        wanted[name] = float(found.group(1)) if found else 0.0
+    return wanted
+
+
+def four_processes(load: Load) -> list[Row]:
+    """POST /api/v1/events on PostgreSQL with 2 and with 4 worker processes (4 threads each, a connection a
+    thread): requests/s, the share of a request's time spent waiting for the audit tip, and how busy the
+    cores were."""
+    rows = []
+    now = datetime.now(timezone.utc)
+    with Database("postgresql", "bench_procs") as db:
+        log("[postgresql] 2 and 4 processes: POST /api/v1/events ...")
+        data = prepare(db.url, now)
+        results = {}
+        for workers in (2, 4):
+            with serve("wsgi:app", db.env(), log_path=db.path / "server.log", ready_path="/readyz",
+                       extra=("--workers", str(workers))) as server:
+                side = Side(server.url, LUA_EVENTS, (f"w{workers}", data["app_key"], EVENT_CUSTOMERS,
+                                                     occurred_text(now)))
+                scaled = replace(load, connections=workers * 4)
+                side.measure(replace(scaled, seconds=load.warmup_seconds, warmup_seconds=0), "warm")
+                before, cpu_before = _scrape(server.url, data["admin_key"]), _cpu_ticks()
+                measured = side.measure(replace(scaled, warmup_seconds=0), "m")
+                after, cpu_after = _scrape(server.url, data["admin_key"]), _cpu_ticks()
+            delta = {k: after[k] - before[k] for k in after}
+            busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
+            tip_ms = 1000 * delta["tip_wait_sum"] / max(1, delta["tip_wait_count"])
+            request_ms = 1000 * delta["request_sum"] / max(1, delta["request_count"])
+            results[workers] = measured.rps
+            rows.append(Row("postgresql", f"POST /api/v1/events, {workers} processes × 4 threads",
+                            f"{rate(measured.rps)} req/s", f"cores busy {busy:.0%}",
+                            tip_ms / request_ms if request_ms else None,
+                            f"tip wait {tip_ms:.2f} of {request_ms:.1f} ms", "", None,
+                            note=error_note(measured),
+                            data={"workers": workers, "rps": measured.rps, "cpu_busy": busy,
+                                  "tip_wait_ms": tip_ms, "request_ms": request_ms}))
+    gain = results[4] / results[2] if results.get(2) else None
+    rows.append(Row("postgresql", "4 processes against 2", f"×{gain:.2f}" if gain else "n/a", "", gain,
+                    f"×{gain:.2f}" if gain else "n/a", "", None))
+    return rows

@@ -2,18 +2,23 @@
 
 Rows (each a measurement and its baseline, both from this run):
 
-1. the ceiling of the stack: a Flask hello-world JSON endpoint and an
-   insert-one-row-and-commit endpoint (bench/ceiling.py), served like the service;
-2. POST /api/v1/events (one event, one award) against the insert ceiling (target ≥ 50%);
-3. GET /partner/v1/passes/{code} and a capture redemption against hello-world (target ≥ 60%);
-4. bulk: generated transactions through POST /api/v1/events/batch and through
-   `benefits events import`, against a plain executemany of the rows the service
-   wrote for them (target ≥ 25%);
+1. the ceiling of the stack (bench/ceiling.py, served like the service): a Flask
+   hello-world, an insert-one-row-and-commit endpoint and a read-one-row-by-key
+   endpoint, through SQLAlchemy with the service's engine settings;
+2. POST /api/v1/events (one event, one award) against the insert ceiling (target ≥ 40%),
+   GET /partner/v1/passes/{code} against the read ceiling (≥ 40%) and a capture
+   redemption against the insert ceiling (≥ 30%): each the median of three short
+   runs alternating the service with its ceiling;
+3. PostgreSQL with 2 and 4 worker processes: requests/s, the audit tip's lock
+   wait in a request, how busy the cores were (which one is the limit);
+4. bulk: generated transactions through POST /api/v1/events/batch, `benefits events
+   import` and `benefits consume` (RabbitMQ), against a plain executemany of the rows
+   the service wrote for them (target ≥ 25%);
 5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
 6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat).
 
     .venv/bin/python bench/run.py [--scale 0.02] [--ledger-rows 10000000] [--seconds 8]
-                                  [--backends sqlite,postgresql] [--only http,bulk,points,rules,simulate]
+                                  [--backends sqlite,postgresql] [--only http,procs,bulk,points,rules,simulate]
                                   [--json] [--out results.json]
 """
 import argparse
@@ -30,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
                     table, wrk_path)
 
-SECTIONS = ("http", "bulk", "points", "rules", "simulate")
+SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate")
 FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py"}
 FULL_EVENTS = 1_000_000
 DEFAULT_SCALE = 0.02
@@ -98,8 +103,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Every benchmark of bench/, one table of ratios.")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {', '.join(SECTIONS)}")
-    parser.add_argument("--seconds", type=float, default=8.0, help="wrk seconds per measurement (default 8)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds before each (default 2)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="wrk seconds per measurement (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="wrk warm-up seconds before each (default 1)")
     parser.add_argument("--scale", type=float, default=DEFAULT_SCALE,
                         help=f"bulk size as a share of {FULL_EVENTS:,} events for {FULL_EVENTS // 10:,} customers "
                              f"(default {DEFAULT_SCALE}; 1 is the full size)")
@@ -126,7 +131,7 @@ def main() -> int:
     if "postgresql" in backends and not postgres_reachable():
         log(f"PostgreSQL is not reachable at {POSTGRES_URL}: its rows are skipped")
         backends.remove("postgresql")
-    if {"http", "points"} & set(sections):
+    if {"http", "procs", "points"} & set(sections):
         wrk_path()
 
     load = Load(seconds=args.seconds, warmup_seconds=args.warmup)
@@ -136,6 +141,9 @@ def main() -> int:
         if "http" in sections:
             import latency
             rows += latency.run(backend, load)
+        if "procs" in sections and backend == "postgresql":
+            import latency
+            rows += latency.four_processes(load)
         if "bulk" in sections:
             import bulk
             rows += bulk.run(backend, args.scale)
