@@ -12,13 +12,14 @@ the database detected (a unique constraint, a deadlock, a serialisation
 failure): the retry sees what the winner committed.
 """
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from .errors import DomainError
@@ -31,6 +32,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 RETRIES = 2  # after the first attempt
+PING_AFTER_IDLE = 10.0  # seconds
 
 T = TypeVar("T")
 _immediate = contextvars.ContextVar("sqlite_immediate", default=True)
@@ -48,7 +50,24 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it has been idle a while (a restarted or failed-over
+    server leaves idle connections dead); a busy connection costs no ping."""
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection, record, _proxy):
+        now = time.monotonic()
+        if now - record.info.get("used_at", now) > PING_AFTER_IDLE:
+            try:
+                dbapi_connection.execute("SELECT 1")
+                dbapi_connection.rollback()
+            except Exception as error:  # noqa: BLE001 - whatever failed, the pool opens a new connection
+                raise DisconnectionError(str(error)) from error
+        record.info["used_at"] = now
 
 
 def _configure_sqlite(engine: Engine) -> None:
