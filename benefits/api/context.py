@@ -63,8 +63,8 @@ def actor() -> audit.Actor:
 
 
 def partner() -> Partner:
-    """The calling partner key's partner."""
-    if "partner" not in g:
+    """The calling partner key's partner (cached with the key for the API; read once a request for the console)."""
+    if g.get("partner") is None:
         g.partner = partners.get(session(), g.api_key.partner_id)
     return g.partner
 
@@ -99,10 +99,11 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("An `Authorization: Bearer <key>` header is required.")
     sessions = extension().sessions
-    key = extension().keys.authenticate(token.strip(), lambda plaintext: db.run(
-        sessions, lambda s: keys.authenticate(s, plaintext), write=False, retries=0))
-    if key is None:
+    found = extension().keys.authenticate(token.strip(), lambda plaintext: db.run(
+        sessions, lambda s: keys.caller(s, plaintext), write=False, retries=0))
+    if found is None:
         raise Unauthenticated("Unknown or revoked API key.")
+    key, g.partner = found
     if keys.last_use_is_stale(key, now()):
         db.run(sessions, lambda s: keys.record_use(s, key.id, now()), retries=0)
         key.last_used_at = now()  # the cached key: written, so not again for a while
@@ -140,7 +141,6 @@ def in_unit(view, args, kwargs, session: Session):
 def _forget_attempt() -> None:
     """Before a retry: what the failed attempt read is re-read."""
     g.pop("program", None)
-    g.pop("partner", None)
 
 
 def reads(view):

@@ -59,8 +59,17 @@ def authenticate(session: Session, plaintext: str) -> ApiKey | None:
     ).scalar_one_or_none()
 
 
+def caller(session: Session, plaintext: str) -> tuple[ApiKey, Partner | None] | None:
+    """The live key and, for a partner key, its partner: one query."""
+    found = session.execute(
+        select(ApiKey, Partner).outerjoin(Partner, Partner.id == ApiKey.partner_id)
+        .where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
 class KeyCache:
-    """The keys a process has just authenticated, each trusted for ``seconds`` before it is looked up again.
+    """The keys a process has just authenticated (with their partner), each trusted for ``seconds`` before it is
+    looked up again.
 
     So a revocation (or a new key's first use) takes effect on every process
     within ``seconds``, while a busy key costs no query on most requests.
@@ -68,11 +77,11 @@ class KeyCache:
 
     def __init__(self, seconds: float, size: int = 10_000):
         self.seconds, self.size = seconds, size
-        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+        self._entries: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, plaintext: str, look_up: Callable[[str], ApiKey | None]) -> ApiKey | None:
-        """The live key, from the cache while it is fresh, else from ``look_up(plaintext)``."""
+    def authenticate(self, plaintext: str, look_up: Callable[[str], object]):
+        """What ``look_up(plaintext)`` answers for a live key (None for no such key), from the cache while fresh."""
         digest = hash_key(plaintext)
         entry = self._entries.get(digest)
         if entry is not None and time.monotonic() - entry[0] < self.seconds:
