@@ -117,6 +117,7 @@ def unit_of_work(sessions: sessionmaker, *, write: bool = True) -> Iterator[Sess
     """
     token = _immediate.set(write)
     session = sessions()
+    session.info[READING] = not write
     try:
         yield session
         if write:
@@ -154,19 +155,43 @@ def savepoint(session: Session) -> Iterator[None]:
     nested.commit()
 
 
+class WriteNeeded(Exception):
+    """Work in a reading unit found it must write (``require_write``): ``run`` runs it again in a writing one."""
+
+
+READING = "reading"
+
+
+def require_write(session: Session) -> None:
+    """Before a write that a reading unit may come to: in a reading unit, start over in a writing one.
+
+    So a read that rarely writes (a customer re-evaluated under a newly active
+    version, a failed pass look-up counted) takes no lock and no write
+    transaction unless it must.
+    """
+    if session.info.get(READING):
+        raise WriteNeeded()
+
+
 def run(sessions: sessionmaker, work: Callable[[Session], T], *, write: bool = True, retries: int = RETRIES,
         on_retry: Callable[[], None] | None = None) -> T:
-    """``work(session)`` in one unit of work, run again (up to ``retries`` times) when it lost a race."""
-    for attempt in range(retries + 1):
+    """``work(session)`` in one unit of work, run again (up to ``retries`` times) when it lost a race, and
+    once more in a writing unit when a reading one found it must write."""
+    attempt = 0
+    while True:
         try:
             with unit_of_work(sessions, write=write) as session:
                 return work(session)
+        except WriteNeeded:
+            if write:
+                raise
+            write = True
         except (IntegrityError, OperationalError) as error:
             if attempt == retries or not retryable(error):
                 raise
-            if on_retry is not None:
-                on_retry()
-    raise AssertionError("unreachable")
+            attempt += 1
+        if on_retry is not None:
+            on_retry()
 
 
 # ---------------------------------------------------------------- work deferred to the end of a transaction

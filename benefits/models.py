@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer, String,
                         Text, text)
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from .db import Base
@@ -334,6 +334,7 @@ class Pass(Base):
     benefit: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    customer: Mapped[Customer] = relationship(lazy="raise_on_sql")  # loaded with the pass by passes.find
 
 
 class FailedAttempt(Base):

@@ -1,4 +1,5 @@
 """Customers: upsert and AUM snapshots; the tier and signals come from ``tiers``."""
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session
 from ..errors import Invalid, NotFound
 from ..models import AumSnapshot, Customer
 from ..rules import Program
+from .. import db
 from . import audit, tiers
 from .periods import months_before
 from .profiles import CustomerProfile, local_today
@@ -35,6 +37,20 @@ def lock(session: Session, customer_id: str) -> Customer:
     ).scalar_one_or_none()
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
+    return customer
+
+
+def current(session: Session, program: Callable[[], Program], customer_id: str, now: datetime) -> Customer:
+    """The customer as the active version (``program()``, asked once the customer is found) sees it: read
+    without a lock, unless it was last evaluated under another version; then (in a writing unit) locked and
+    re-evaluated first, audited as ``system``."""
+    customer = get(session, customer_id)
+    program = program()
+    if customer.tier_version != program.version:
+        db.require_write(session)
+        customer = session.execute(select(Customer).where(Customer.id == customer_id).with_for_update()
+                                   .execution_options(populate_existing=True)).scalar_one()
+        tiers.refresh(session, customer, program, now)
     return customer
 
 

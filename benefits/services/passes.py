@@ -8,13 +8,14 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, select
+from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import Invalid, PassNotFound
-from ..models import Partner, Pass
+from .. import db
+from ..models import Customer, Partner, Pass
 from ..rules import Program
-from . import audit, customers, entitlements, throttle, tiers
+from . import audit, customers, entitlements, throttle
 from .partners import customer_ref
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a front desk
@@ -47,14 +48,23 @@ def issue(session: Session, program: Program, customer_id: str, *, benefit: str 
     return f"{raw[:5]}-{raw[5:]}", issued
 
 
-def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
-    """The live pass with this code; a miss is counted against the key and answered 404.
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
 
-    Past the rate limit a valid code is refused (429) too, so the answer tells nothing.
+
+def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
+    """The live pass with this code; a miss is counted against the key (a write) and answered 404.
+
+    Past the rate limit a valid code is refused (429) too, so the answer tells
+    nothing. The key's failures, the pass and its customer are read in one
+    query (``found.customer``, kept in the session for what follows).
     """
-    throttle.check(session, LOOKUP, str(key_id), now)
-    found = session.execute(select(Pass).where(Pass.code_hash == code_hash(code))).scalar_one_or_none()
+    failures, oldest, found = session.execute(
+        select(*throttle.window(LOOKUP, str(key_id), now), Pass).select_from(_ONE_ROW)
+        .outerjoin(Pass, Pass.code_hash == code_hash(code)).outerjoin(Customer, Customer.id == Pass.customer_id)
+        .options(contains_eager(Pass.customer))).one()
+    throttle.refuse_if_over(failures, oldest, now)
     if found is None or found.expires_at <= now:
+        db.require_write(session)
         throttle.count_failure(session, LOOKUP, str(key_id), now)
         raise PassNotFound("no such pass, or it expired")
     return found
@@ -67,8 +77,7 @@ def masked(name: str) -> str:
 
 def view(session: Session, program: Program, found: Pass, partner: Partner, *, secret: str, now: datetime) -> dict:
     """What a partner sees: a pseudonym, a masked name, the tier and only the entitlements it serves."""
-    customer = customers.lock(session, found.customer_id)
-    tiers.refresh(session, customer, program, now)
+    customer = customers.current(session, lambda: program, found.customer_id, now)
     return {"customer_ref": customer_ref(secret, partner.id, customer.id), "display_name": masked(customer.name),
             "tier": customer.tier, "benefit": found.benefit, "expires_at": found.expires_at,
             "entitlements": [item for item in entitlements.for_customer(session, customer, program, now)

@@ -23,11 +23,20 @@ LIMIT = 20
 WINDOW = timedelta(seconds=60)
 
 
+def window(kind: str, subject: str, now: datetime):
+    """The subject's failures in the window and the oldest of them: two scalar subqueries (``failures``,
+    ``oldest``), so that another query reads them too."""
+    where = (FailedAttempt.kind == kind, FailedAttempt.subject == subject, FailedAttempt.at > now - WINDOW)
+    return (select(func.count()).where(*where).scalar_subquery().label("failures"),
+            select(func.min(FailedAttempt.at)).where(*where).scalar_subquery().label("oldest"))
+
+
 def check(session: Session, kind: str, subject: str, now: datetime) -> None:
     """Refuse a subject that failed as often as it may in the last window (429, with the seconds to wait)."""
-    count, oldest = session.execute(
-        select(func.count(), func.min(FailedAttempt.at)).where(
-            FailedAttempt.kind == kind, FailedAttempt.subject == subject, FailedAttempt.at > now - WINDOW)).one()
+    refuse_if_over(*session.execute(select(*window(kind, subject, now))).one(), now)
+
+
+def refuse_if_over(count: int, oldest: datetime | None, now: datetime) -> None:
     if count >= LIMIT:
         wait = max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
         raise RateLimited(f"more than {LIMIT} failed attempts in {WINDOW.seconds} s; try again in {wait} s",

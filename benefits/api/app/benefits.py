@@ -3,7 +3,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from ...schemas import ID, Integer, Strict
-from ...services import customers, entitlements, passes, rewards, tiers
+from ...services import customers, entitlements, passes, rewards
 from .. import context
 from ..context import reads, writes
 from . import blp
@@ -63,14 +63,13 @@ class PassOut(Strict):
 
 @blp.route("/customers/<customer_id>/entitlements")
 class CustomerEntitlements(MethodView):
-    @writes
+    @reads
     @blp.response(200, Entitlements)
     def get(self, customer_id):
         """Benefits the customer may redeem now, with quota, used, held and remaining this period"""
-        s, program, now = context.session(), context.program(), context.now()
-        customer = customers.lock(s, customer_id)
-        tiers.refresh(s, customer, program, now)
-        return {"items": entitlements.for_customer(s, customer, program, now)}
+        s, now = context.session(), context.now()
+        return {"items": entitlements.for_customer(s, customers.current(s, context.program, customer_id, now),
+                                                     context.program(), now)}
 
 
 @blp.route("/rewards")

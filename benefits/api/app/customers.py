@@ -5,7 +5,7 @@ from marshmallow import ValidationError, fields
 from ...errors import Invalid
 from ...schemas import ID, MoneyOut, Strict
 from ...schemas.customers import CustomerIn
-from ...services import customers, ledger, tiers
+from ...services import customers, ledger
 from .. import context
 from ..context import reads, writes
 from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
@@ -73,13 +73,11 @@ class Customer(MethodView):
                                              actor=context.actor(), now=context.now())
         return customer, 201 if created else 200
 
-    @writes
+    @reads
     @blp.response(200, CustomerOut)
     def get(self, customer_id):
         """A customer's profile, tier and balance"""
-        customer = customers.lock(context.session(), customer_id)
-        tiers.refresh(context.session(), customer, context.program(), context.now())
-        return customer
+        return customers.current(context.session(), context.program, customer_id, context.now())
 
 
 @blp.route("/customers/<customer_id>/points")

@@ -6,7 +6,7 @@ from marshmallow import fields
 from ...schemas import Strict
 from ...services import passes
 from .. import context
-from ..context import writes
+from ..context import reads
 from . import blp
 
 
@@ -31,7 +31,7 @@ class PassView(Strict):
 
 @blp.route("/passes/<code>")
 class PassLookup(MethodView):
-    @writes
+    @reads
     @blp.response(200, PassView)
     @blp.alt_response(404, description="Unknown or expired (counts as a failed look-up)")
     @blp.alt_response(429, description="More than 20 failed look-ups by this key in the last minute")
