@@ -8,7 +8,7 @@ confirmed ones are used, held ones whose hold has not lapsed are held.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import NotEligible, QuotaExhausted
@@ -45,25 +45,28 @@ def for_customer(session: Session, customer: Customer, program: Program, now: da
         start, end = period_bounds(per, now, tz)
         items.append(Entitlement(grant.benefit, Source.RULE, grant.rule, program.version, grant.quota,
                                  period_key(per, now, tz), start, end))
-    for units in session.execute(select(RewardUnits).where(RewardUnits.customer_id == customer.id)
-                                 .order_by(RewardUnits.reward_id)).scalars():
+    for units in session.execute(_UNITS, {"customer": customer.id}).scalars():
         items.append(Entitlement(units.benefit, Source.REWARD, units.reward_id, units.rule_version, units.units,
                                  LIFETIME, None, None))
     _count_usage(session, customer.id, items, now)
     return items
 
 
+_UNITS = select(RewardUnits).where(RewardUnits.customer_id == bindparam("customer")).order_by(RewardUnits.reward_id)
+_USAGE = (select(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status,
+                 func.sum(Redemption.quantity))
+          .where(Redemption.customer_id == bindparam("customer"),
+                 Redemption.rule_id.in_(bindparam("rules", expanding=True)),
+                 or_(Redemption.status == RedemptionStatus.CONFIRMED,
+                     (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > bindparam("now"))))
+          .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status))
+
+
 def _count_usage(session: Session, customer_id: str, items: list[Entitlement], now: datetime) -> None:
     if not items:
         return
-    rows = session.execute(
-        select(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status,
-               func.sum(Redemption.quantity))
-        .where(Redemption.customer_id == customer_id,
-               Redemption.rule_id.in_({item.rule for item in items}),
-               or_(Redemption.status == RedemptionStatus.CONFIRMED,
-                   (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > now)))
-        .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status)).all()
+    rows = session.execute(_USAGE, {"customer": customer_id, "rules": sorted({item.rule for item in items}),
+                                    "now": now}).all()
     usage = {tuple(key): int(quantity) for *key, quantity in rows}
     for item in items:
         item.used = usage.get((item.source, item.rule, item.period, RedemptionStatus.CONFIRMED), 0)

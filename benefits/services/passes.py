@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import Invalid, PassNotFound
@@ -48,7 +48,9 @@ def issue(session: Session, program: Program, customer_id: str, *, benefit: str 
     return f"{raw[:5]}-{raw[5:]}", issued
 
 
-_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+_FIND = (select(*throttle.WINDOW_COLUMNS, Pass).select_from(select(literal(1).label("one")).subquery("one_row"))
+         .outerjoin(Pass, Pass.code_hash == bindparam("code_hash"))
+         .outerjoin(Customer, Customer.id == Pass.customer_id).options(contains_eager(Pass.customer)))
 
 
 def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
@@ -59,9 +61,7 @@ def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
     query (``found.customer``, kept in the session for what follows).
     """
     failures, oldest, found = session.execute(
-        select(*throttle.window(LOOKUP, str(key_id), now), Pass).select_from(_ONE_ROW)
-        .outerjoin(Pass, Pass.code_hash == code_hash(code)).outerjoin(Customer, Customer.id == Pass.customer_id)
-        .options(contains_eager(Pass.customer))).one()
+        _FIND, {"code_hash": code_hash(code), **throttle.window(LOOKUP, str(key_id), now)}).one()
     throttle.refuse_if_over(failures, oldest, now)
     if found is None or found.expires_at <= now:
         db.require_write(session)

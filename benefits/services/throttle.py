@@ -12,7 +12,7 @@ import hashlib
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from ..db import is_sqlite
@@ -23,17 +23,23 @@ LIMIT = 20
 WINDOW = timedelta(seconds=60)
 
 
-def window(kind: str, subject: str, now: datetime):
-    """The subject's failures in the window and the oldest of them: two scalar subqueries (``failures``,
-    ``oldest``), so that another query reads them too."""
-    where = (FailedAttempt.kind == kind, FailedAttempt.subject == subject, FailedAttempt.at > now - WINDOW)
-    return (select(func.count()).where(*where).scalar_subquery().label("failures"),
-            select(func.min(FailedAttempt.at)).where(*where).scalar_subquery().label("oldest"))
+_IN_WINDOW = (FailedAttempt.kind == bindparam("kind"), FailedAttempt.subject == bindparam("subject"),
+              FailedAttempt.at > bindparam("since"))
+WINDOW_COLUMNS = (select(func.count()).where(*_IN_WINDOW).scalar_subquery().label("failures"),
+                  select(func.min(FailedAttempt.at)).where(*_IN_WINDOW).scalar_subquery().label("oldest"))
+"""The subject's failures in the window and the oldest of them, as columns another query can read too, with
+the parameters of ``window``."""
+_CHECK = select(*WINDOW_COLUMNS)
+
+
+def window(kind: str, subject: str, now: datetime) -> dict:
+    """The parameters of ``WINDOW_COLUMNS``."""
+    return {"kind": kind, "subject": subject, "since": now - WINDOW}
 
 
 def check(session: Session, kind: str, subject: str, now: datetime) -> None:
     """Refuse a subject that failed as often as it may in the last window (429, with the seconds to wait)."""
-    refuse_if_over(*session.execute(select(*window(kind, subject, now))).one(), now)
+    refuse_if_over(*session.execute(_CHECK, window(kind, subject, now)).one(), now)
 
 
 def refuse_if_over(count: int, oldest: datetime | None, now: datetime) -> None:
