@@ -1,5 +1,5 @@
 """What a running app holds for the service (``app.extensions["benefits"]``)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
@@ -13,13 +13,14 @@ from .services.programs import Programs
 @dataclass
 class Extension:
     """What the app holds for the service: its settings, the database, the compiled rule programs, the keys
-    it has just authenticated."""
+    it has just authenticated, the groups of requests done in one unit of work."""
 
     config: Config
     engine: Engine
     sessions: sessionmaker
     programs: Programs
     keys: KeyCache
+    groups: dict = field(default_factory=dict)  # name → db.Group: requests done together (api.context.group)
 
     def now(self) -> datetime:
         """The current time: the configured clock's (tests), else the system's."""

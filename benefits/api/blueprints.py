@@ -16,3 +16,7 @@ class BodyParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = BodyParser()
+
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, with a schema class made an instance once, here, rather than on every request."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)

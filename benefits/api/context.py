@@ -11,7 +11,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app, g, jsonify, request
@@ -152,6 +154,69 @@ def reads(view):
     return wrapper
 
 
+@dataclass(frozen=True)
+class Idempotent:
+    """A mutating request's Idempotency-Key, scoped to the calling key and the route, and its body's digest."""
+
+    key_id: int
+    route: str
+    key: str
+    digest: str
+
+    @property
+    def scope(self) -> tuple:
+        return self.key_id, self.route, self.key
+
+    def find(self, session: Session):
+        """The stored ``(status, body)`` of the first request; refused if it had another body."""
+        return idempotency.find(session, self.key_id, self.route, self.key, self.digest)
+
+    def store(self, session: Session, status: int, body, now: datetime) -> None:
+        idempotency.store(session, self.key_id, self.route, self.key, self.digest, status, body, now)
+
+
+def _idempotent() -> Idempotent | None:
+    """The request's Idempotency-Key (checked), if it sent one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Invalid([{"path": "headers.Idempotency-Key",
+                        "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"}])
+    return Idempotent(g.api_key.id, f"{request.method} {request.path}", key,
+                      idempotency.request_hash(request.get_data()))
+
+
+class Replayed(Exception):
+    """The stored first answer to a request's Idempotency-Key, sent again as it was."""
+
+    def __init__(self, status: int, body):
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+def group(name: str, do: Callable[[Extension, Session, list], list]) -> db.Group:
+    """This app's ``db.Group`` named ``name``, doing ``do(extension, session, items)``."""
+    groups = extension().groups
+    if name not in groups:
+        groups[name] = db.Group(extension().sessions, functools.partial(do, extension()))
+    return groups[name]
+
+
+def grouped(view):
+    """For a route whose requests are done in groups (``group``) rather than in a unit of their own: the
+    Idempotency-Key is read here, kept on ``g.idempotent`` for the group's unit of work to find and store the
+    first answer in, and a stored answer (``Replayed``) is sent as it was."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.idempotent = _idempotent()
+        try:
+            return view(*args, **kwargs)
+        except Replayed as replayed:
+            return jsonify(replayed.body), replayed.status
+    return _with_idempotency_doc(wrapper)
+
+
 def writes(view):
     """Run the view as one unit of work, answering retries with the same Idempotency-Key the first answer.
 
@@ -165,31 +230,25 @@ def writes(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        idem_key = None if is_get else request.headers.get("Idempotency-Key")
-        if idem_key is not None and not IDEMPOTENCY_KEY.fullmatch(idem_key):
-            raise Invalid([{"path": "headers.Idempotency-Key",
-                            "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"}])
+        idempotent = None if is_get else _idempotent()
         if refuses_body:
             _refuse_a_body()
-        route = f"{request.method} {request.path}"
-        digest = idempotency.request_hash(request.get_data()) if idem_key else None
 
         def work(s: Session):
-            if idem_key:
-                stored = idempotency.find(s, g.api_key.id, route, idem_key, digest)
+            if idempotent:
+                stored = idempotent.find(s)
                 if stored is not None:
                     return jsonify(stored[1]), stored[0]
             response = in_unit(view, args, kwargs, s)
-            if idem_key:
-                idempotency.store(s, g.api_key.id, route, idem_key, digest, response.status_code,
-                                  response.get_json(), now())
+            if idempotent:
+                idempotent.store(s, response.status_code, response.get_json(), now())
             return response
 
         try:
             return db.run(extension().sessions, work, on_retry=_forget_attempt)
         except DomainError as error:
-            if idem_key and error.status == 409 and not isinstance(error, IdempotencyConflict):
-                _store_refusal(route, idem_key, digest, error)
+            if idempotent and error.status == 409 and not isinstance(error, IdempotencyConflict):
+                _store_refusal(idempotent, error)
             raise
     return wrapper if is_get else _with_idempotency_doc(wrapper)
 
@@ -231,11 +290,10 @@ def _refuse_a_body() -> None:
         raise Invalid([{"path": "json", "message": "this request takes no body, or {}"}])
 
 
-def _store_refusal(route, idem_key, digest, error) -> None:
+def _store_refusal(idempotent: Idempotent, error: DomainError) -> None:
     """Keep a business refusal (409) as the first answer to this Idempotency-Key, in a unit of its own."""
     body, status, _ = handle_domain_error(error)
     try:
-        db.run(extension().sessions, lambda s: idempotency.store(s, g.api_key.id, route, idem_key, digest,
-                                                                 status, body, now()), retries=0)
+        db.run(extension().sessions, lambda s: idempotent.store(s, status, body, now()), retries=0)
     except IntegrityError:
         pass  # a concurrent retry stored its answer first

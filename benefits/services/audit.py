@@ -21,6 +21,7 @@ _ROWS, _TIP = AuditRecord.__table__, AuditTip.__table__
 LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update()
 INSERT_ROWS = insert(_ROWS)
 MOVE_TIP = update(_TIP).where(_TIP.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+SEAL_IN_ONE_STATEMENT = 50  # rows: on PostgreSQL they go in with the tip's move, as one statement
 GENESIS = "0" * 64
 PENDING = "audit_pending"
 CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
@@ -103,8 +104,12 @@ def seal(session: Session) -> None:
         row = {**row, "seq": seq, "prev_hash": prev}
         row["hash"] = prev = digest(row["prev_hash"], row)
         rows.append(row)
-    connection.execute(INSERT_ROWS, rows)
-    connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})
+    if connection.dialect.name == "postgresql" and len(rows) <= SEAL_IN_ONE_STATEMENT:
+        connection.execute(insert(_ROWS).values(rows).add_cte(MOVE_TIP.cte("moved")),
+                           {"new_seq": seq, "new_hash": prev})
+    else:
+        connection.execute(INSERT_ROWS, rows)
+        connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})
     db.defer(session, db.AFTER_COMMIT, lambda: metrics.count_committed(pending))
 
 

@@ -3,7 +3,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid, NotFound
@@ -30,11 +30,12 @@ def get(session: Session, customer_id: str) -> Customer:
     return customer
 
 
+_LOCK = select(Customer).where(Customer.id == bindparam("id")).with_for_update()
+
+
 def lock(session: Session, customer_id: str) -> Customer:
     """The customer row, locked for this transaction (PostgreSQL; SQLite writes are serialised)."""
-    customer = session.execute(
-        select(Customer).where(Customer.id == customer_id).with_for_update()
-    ).scalar_one_or_none()
+    customer = session.execute(_LOCK, {"id": customer_id}).scalar_one_or_none()
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
     return customer
@@ -48,8 +49,7 @@ def current(session: Session, program: Callable[[], Program], customer_id: str, 
     program = program()
     if customer.tier_version != program.version:
         db.require_write(session)
-        customer = session.execute(select(Customer).where(Customer.id == customer_id).with_for_update()
-                                   .execution_options(populate_existing=True)).scalar_one()
+        customer = session.execute(_LOCK.execution_options(populate_existing=True), {"id": customer_id}).scalar_one()
         tiers.refresh(session, customer, program, now)
     return customer
 

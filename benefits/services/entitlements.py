@@ -8,7 +8,7 @@ confirmed ones are used, held ones whose hold has not lapsed are held.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Integer, String, bindparam, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import NotEligible, QuotaExhausted
@@ -45,32 +45,35 @@ def for_customer(session: Session, customer: Customer, program: Program, now: da
         start, end = period_bounds(per, now, tz)
         items.append(Entitlement(grant.benefit, Source.RULE, grant.rule, program.version, grant.quota,
                                  period_key(per, now, tz), start, end))
-    for units in session.execute(_UNITS, {"customer": customer.id}).scalars():
-        items.append(Entitlement(units.benefit, Source.REWARD, units.reward_id, units.rule_version, units.units,
+    rows = session.execute(_HOLDINGS, {"customer": customer.id, "now": now,
+                                       "periods": sorted({item.period for item in items} | {LIFETIME})}).all()
+    for row in sorted((row for row in rows if row.kind == _UNITS_KIND), key=lambda row: row.rule):
+        items.append(Entitlement(row.detail, Source.REWARD, row.rule, row.version, int(row.quantity),
                                  LIFETIME, None, None))
-    _count_usage(session, customer.id, items, now)
-    return items
-
-
-_UNITS = select(RewardUnits).where(RewardUnits.customer_id == bindparam("customer")).order_by(RewardUnits.reward_id)
-_USAGE = (select(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status,
-                 func.sum(Redemption.quantity))
-          .where(Redemption.customer_id == bindparam("customer"),
-                 Redemption.rule_id.in_(bindparam("rules", expanding=True)),
-                 or_(Redemption.status == RedemptionStatus.CONFIRMED,
-                     (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > bindparam("now"))))
-          .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status))
-
-
-def _count_usage(session: Session, customer_id: str, items: list[Entitlement], now: datetime) -> None:
-    if not items:
-        return
-    rows = session.execute(_USAGE, {"customer": customer_id, "rules": sorted({item.rule for item in items}),
-                                    "now": now}).all()
-    usage = {tuple(key): int(quantity) for *key, quantity in rows}
+    usage = {(row.source, row.rule, row.detail, row.status): int(row.quantity)
+             for row in rows if row.kind != _UNITS_KIND}
     for item in items:
         item.used = usage.get((item.source, item.rule, item.period, RedemptionStatus.CONFIRMED), 0)
         item.held = usage.get((item.source, item.rule, item.period, RedemptionStatus.HELD), 0)
+    return items
+
+
+_UNITS_KIND = "units"
+# In one query: the customer's reward units (kind "units"; detail: the benefit), and what its redemptions in
+# the current periods use (kind "usage"; detail: the period): confirmed, or held and not lapsed.
+_HOLDINGS = union_all(
+    select(literal(_UNITS_KIND, String).label("kind"), literal(Source.REWARD, String).label("source"),
+           RewardUnits.reward_id.label("rule"), RewardUnits.benefit.label("detail"),
+           cast(null(), String).label("status"), RewardUnits.units.label("quantity"),
+           RewardUnits.rule_version.label("version"))
+    .where(RewardUnits.customer_id == bindparam("customer")),
+    select(literal("usage", String), Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status,
+           func.sum(Redemption.quantity), cast(null(), Integer))
+    .where(Redemption.customer_id == bindparam("customer"),
+           Redemption.period.in_(bindparam("periods", expanding=True)),
+           or_(Redemption.status == RedemptionStatus.CONFIRMED,
+               (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > bindparam("now"))))
+    .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status))
 
 
 def choose(entitlements: list[Entitlement], benefit: str, quantity: int) -> Entitlement:

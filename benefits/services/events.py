@@ -6,6 +6,7 @@ by the event's ``occurred_at``), and become lots and ``earn`` entries.
 """
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -109,8 +110,8 @@ def record(session: Session, program: Program, reported: ReportedEvent, *, actor
     return recorded.answer, recorded.status == "created"
 
 
-def record_many(session: Session, program: Program, reported: list[ReportedEvent], *, actor: audit.Actor,
-                now: datetime) -> list[Recorded]:
+def record_many(session: Session, program: Program, reported: list[ReportedEvent], *,
+                actor: audit.Actor | Sequence[audit.Actor], now: datetime) -> list[Recorded]:
     """Record events as a set: a few reads, the rules in memory, one multi-row insert a table.
 
     Each event is answered as it would be alone, in the order given: refused if
@@ -119,7 +120,8 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
     recorded before (or earlier in the chunk) answers its first answer, the same
     id with another body is a conflict. The chunk's customers are locked in the
     order of their ids, so two chunks cannot deadlock; caps, debts and balances
-    are carried from one event to the next in memory.
+    are carried from one event to the next in memory. ``actor`` is who reports
+    them all, or each event's own (events posted at once by several callers).
     """
     connection = session.connection()
     accounts = _lock(connection, {event.customer_id for event in reported if not _too_late(event, now)})
@@ -127,10 +129,11 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
              for row in connection.execute(KNOWN_EVENTS, {"ids": list({e.id for e in reported})})}
     usage = _cap_usage(connection, program, reported, accounts)
     writes = _Writes()
+    actors = [actor] * len(reported) if isinstance(actor, audit.Actor) else actor
     outcomes = []
-    for event in reported:
-        outcomes.append(_one(session, program, event, accounts, known, usage, writes, actor=actor, now=now))
-    writes.flush(session, program, usage, accounts, actor=actor, now=now)
+    for event, by in zip(reported, actors):
+        outcomes.append(_one(session, program, event, accounts, known, usage, writes, actor=by, now=now))
+    writes.flush(session, program, usage, accounts, now=now)
     return outcomes
 
 
@@ -187,7 +190,8 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, writes,
         points = _within_cap(usage, event.customer_id, award, event.occurred_at, program.timezone)
         answered.append({"rule": award.rule, "points": points})
         if points > 0:
-            writes.earn(account, event, award.rule, points, available_at=available_at, expires_at=expires_at)
+            writes.earn(account, event, award.rule, points, available_at=available_at, expires_at=expires_at,
+                        actor=actor)
     answer = {"id": event.id, "points": sum(a["points"] for a in answered), "awards": answered,
               "balance": account.balance}
     writes.event(event, digest, answer, program, now)
@@ -211,15 +215,16 @@ class _Writes:
     def __init__(self):
         self.events: list[dict] = []
         self.lots: list[dict] = []
-        self.earned: list[tuple] = []  # (account, lot row, balance after)
+        self.earned: list[tuple] = []  # (account, lot row, balance after, actor)
 
-    def earn(self, account: _Account, event: ReportedEvent, rule: str, points: int, *, available_at, expires_at):
+    def earn(self, account: _Account, event: ReportedEvent, rule: str, points: int, *, available_at, expires_at,
+             actor: audit.Actor):
         debt = max(0, -account.balance)
         account.balance += points
         self.lots.append({"customer_id": account.customer.id, "event_id": event.id, "rule_id": rule,
                           "points": points, "remaining": points - min(points, debt), "earned_at": event.occurred_at,
                           "available_at": available_at, "expires_at": expires_at})
-        self.earned.append((account, self.lots[-1], account.balance))
+        self.earned.append((account, self.lots[-1], account.balance, actor))
 
     def event(self, event: ReportedEvent, digest: str, answer: dict, program: Program, now: datetime) -> None:
         self.events.append({"id": event.id, "customer_id": event.customer_id, "type": event.type,
@@ -227,7 +232,7 @@ class _Writes:
                             "body_hash": digest, "points": answer["points"], "rule_version": program.version,
                             "response": answer, "created_at": now})
 
-    def flush(self, session: Session, program: Program, usage: dict, accounts: dict, *, actor, now) -> None:
+    def flush(self, session: Session, program: Program, usage: dict, accounts: dict, *, now) -> None:
         if not self.events:
             return
         session.flush()  # what tier re-evaluations changed goes first
@@ -237,7 +242,7 @@ class _Writes:
             lot["rule_version"] = program.version
         lot_ids = connection.execute(INSERT_LOTS, self.lots).scalars().all() if self.lots else []
         entries = []
-        for (account, lot, balance), lot_id in zip(self.earned, lot_ids):
+        for (account, lot, balance, actor), lot_id in zip(self.earned, lot_ids):
             entries.append({"customer_id": account.customer.id, "kind": EntryKind.EARN, "points": lot["points"],
                             "balance_after": balance, "event_id": lot["event_id"], "lot_id": lot_id,
                             "rule_version": program.version, "rule_id": lot["rule_id"], "reference": None,

@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, literal, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import Invalid, PassNotFound
@@ -48,26 +48,27 @@ def issue(session: Session, program: Program, customer_id: str, *, benefit: str 
     return f"{raw[:5]}-{raw[5:]}", issued
 
 
-_FIND = (select(*throttle.WINDOW_COLUMNS, Pass).select_from(select(literal(1).label("one")).subquery("one_row"))
-         .outerjoin(Pass, Pass.code_hash == bindparam("code_hash"))
-         .outerjoin(Customer, Customer.id == Pass.customer_id).options(contains_eager(Pass.customer)))
+_FIND = (select(*throttle.WINDOW_COLUMNS, Pass).join(Customer, Customer.id == Pass.customer_id)
+         .where(Pass.code_hash == bindparam("code_hash")).options(contains_eager(Pass.customer)))
+_FIND_AND_LOCK = _FIND.with_for_update(of=Customer)
 
 
-def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
+def find(session: Session, code: str, *, key_id: int, now: datetime, lock: bool = False) -> Pass:
     """The live pass with this code; a miss is counted against the key (a write) and answered 404.
 
     Past the rate limit a valid code is refused (429) too, so the answer tells
-    nothing. The key's failures, the pass and its customer are read in one
-    query (``found.customer``, kept in the session for what follows).
+    nothing. The key's failures, the pass and its customer (``found.customer``,
+    locked with ``lock``) are read in one query.
     """
-    failures, oldest, found = session.execute(
-        _FIND, {"code_hash": code_hash(code), **throttle.window(LOOKUP, str(key_id), now)}).one()
-    throttle.refuse_if_over(failures, oldest, now)
-    if found is None or found.expires_at <= now:
+    row = session.execute(_FIND_AND_LOCK if lock else _FIND,
+                          {"code_hash": code_hash(code), **throttle.window(LOOKUP, str(key_id), now)}).one_or_none()
+    if row is not None:
+        throttle.refuse_if_over(row.failures, row.oldest, now)
+    if row is None or row.Pass.expires_at <= now:
         db.require_write(session)
-        throttle.count_failure(session, LOOKUP, str(key_id), now)
+        throttle.count_failure(session, LOOKUP, str(key_id), now)  # refused (429) past the limit
         raise PassNotFound("no such pass, or it expired")
-    return found
+    return row.Pass
 
 
 def masked(name: str) -> str:

@@ -11,13 +11,13 @@ usage after taking it.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
 from ..models import Partner, Redemption, RedemptionStatus
 from ..rules import Program
-from . import audit, customers, entitlements, passes, tiers
+from . import audit, entitlements, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
 
@@ -47,26 +47,29 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     Draws on the first entitlement for the benefit with enough remaining: rule
     grants before reward units (``entitlements.choose``).
     """
-    found = passes.find(session, request.pass_code, key_id=key_id, now=now)
+    found = passes.find(session, request.pass_code, key_id=key_id, now=now, lock=True)
     benefit = request.benefit
     if benefit not in partner.benefits:
         raise Forbidden(f"partner {partner.id} does not serve {benefit}")
     if not passes.servable(benefit, found, partner):
         raise Forbidden(f"this pass is for {found.benefit} only")
-    customer = customers.lock(session, found.customer_id)
+    customer = found.customer
     tiers.refresh(session, customer, program, now)
-    lapse_due(session, now, customer_id=customer.id)
     chosen = entitlements.choose(entitlements.for_customer(session, customer, program, now), benefit,
                                  request.quantity)
     redemption = Redemption(
         partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit,
-        quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule, rule_version=chosen.rule_version,
-        period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL)
+        quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule,
+        rule_version=chosen.rule_version, period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL)
+    held = snapshot(redemption)
+    if request.capture:  # written once, confirmed; audited as held, then confirmed
+        redemption.status, redemption.confirmed_at, redemption.hold_expires_at = RedemptionStatus.CONFIRMED, now, None
     session.add(redemption)
     session.flush()
-    audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now, after=snapshot(redemption))
+    audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now,
+                 after=held | {"id": redemption.id})
     if request.capture:
-        confirm_held(session, redemption, actor=actor, now=now)
+        _audit_confirmed(session, redemption, actor=actor, now=now)
     return redemption
 
 
@@ -101,6 +104,10 @@ def confirm(session: Session, partner: Partner, redemption_id: int, *, actor: au
 def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
     redemption.status, redemption.confirmed_at = RedemptionStatus.CONFIRMED, now
     redemption.hold_expires_at = None
+    _audit_confirmed(session, redemption, actor=actor, now=now)
+
+
+def _audit_confirmed(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
     audit.record(session, actor, "redemption.confirmed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
 
@@ -124,12 +131,16 @@ def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
 
 
+_DUE = (select(Redemption).where(Redemption.status == RedemptionStatus.HELD,
+                                 Redemption.hold_expires_at <= bindparam("now"))
+        .order_by(Redemption.id).limit(bindparam("limit")).with_for_update())
+_CUSTOMER_DUE = _DUE.where(Redemption.customer_id == bindparam("customer"))
+
+
 def lapse_due(session: Session, now: datetime, *, customer_id: str | None = None, limit: int = 1000) -> int:
     """Write the lapsed state of holds past their expiry (one customer's, or any); returns how many."""
-    query = select(Redemption).where(Redemption.status == RedemptionStatus.HELD, Redemption.hold_expires_at <= now)
-    if customer_id is not None:
-        query = query.where(Redemption.customer_id == customer_id)
-    due = session.execute(query.order_by(Redemption.id).limit(limit).with_for_update()).scalars().all()
+    query, params = (_DUE, {}) if customer_id is None else (_CUSTOMER_DUE, {"customer": customer_id})
+    due = session.execute(query, {"now": now, "limit": limit, **params}).scalars().all()
     for redemption in due:
         lapse(session, redemption, now=now)
     return len(due)

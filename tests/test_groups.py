@@ -1,0 +1,115 @@
+"""Single events posted at the same moment are recorded in one unit of work (a group commit), each answered
+as if it had come alone: its own answer, its own actor in the audit trail, its own Idempotency-Key."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from benefits import db
+from benefits.api import context
+from benefits.api.app.events import Posted, record_posted
+from benefits.models import AuditRecord
+from benefits.errors import EventConflict, IdempotencyConflict
+from benefits.schemas.events import EventIn
+from benefits.services import audit
+from conftest import Caller, make_key
+from factories import WEALTH, activate_rules, customer, rules_yaml
+
+T = "2026-11-23T10:00:00+08:00"
+
+
+def body(event_id: str, customer_id: str = "c1", amount: str = "1000.00") -> dict:
+    return {"id": event_id, "customer_id": customer_id, "type": "transaction", "occurred_at": T, "amount": amount,
+            "currency": "CNY", "category": "card_spend"}
+
+
+def test_a_group_is_done_by_one_caller_in_one_unit_while_the_others_wait(app):
+    started, release, units = threading.Event(), threading.Event(), []
+
+    def do(session, items):
+        units.append(list(items))
+        if len(units) == 1:
+            started.set()
+            release.wait(5)  # the first group is under way: the others queue behind it
+        return [item * 10 if item != 3 else ValueError("three") for item in items]
+
+    group = db.Group(app.extensions["benefits"].sessions, do)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(group.submit, 0)
+        started.wait(5)
+        others = [pool.submit(group.submit, n) for n in range(1, 6)]
+        while len(group._queue) < 5:
+            time.sleep(0.01)
+        release.set()
+        assert first.result() == 0
+        answers = [f.exception() or f.result() for f in others]
+    assert units == [[0], [1, 2, 3, 4, 5]]
+    assert answers[:2] == [10, 20] and str(answers[2]) == "three" and answers[3:] == [40, 50]
+
+
+def test_events_posted_at_once_are_each_answered_as_alone_with_their_own_actor(app, client, app_api, clock):
+    activate_rules(app, rules_yaml(), clock())
+    for n in range(4):
+        customer(app_api, f"c{n}", **WEALTH)
+    callers = [Caller(client, make_key(app, "app", f"caller-{n}")) for n in range(4)]
+
+    def post(n: int):
+        return callers[n % 4].post("/api/v1/events", json=body(f"e{n}", f"c{n % 4}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(40)))
+    assert [r.status_code for r in responses] == [201] * 40
+    assert {r.get_json()["id"] for r in responses} == {f"e{n}" for n in range(40)}
+    assert sorted(r.get_json()["balance"] for r in responses if r.get_json()["id"] in ("e0", "e4", "e8")) == [11, 22, 33]
+    with app.extensions["benefits"].engine.connect() as connection:
+        earned_by = {after["event_id"]: actor for after, actor in connection.execute(
+            sa.select(AuditRecord.after, AuditRecord.actor_name).where(AuditRecord.action == "points.earned"))}
+    assert earned_by == {f"e{n}": f"caller-{n % 4}" for n in range(40)}
+
+
+def post_alone(app, posted: list[Posted]) -> list:
+    extension = app.extensions["benefits"]
+    return db.run(extension.sessions, lambda session: record_posted(extension, session, posted))
+
+
+def idempotent(key: str, digest: str, key_id: int = 1) -> context.Idempotent:
+    return context.Idempotent(key_id, "POST /api/v1/events", key, digest)
+
+
+def test_two_requests_of_one_group_with_one_idempotency_key_answer_alike(app, app_api, clock):
+    activate_rules(app, rules_yaml(), clock())
+    customer(app_api, "c1", **WEALTH)
+    event = EventIn().load(body("e1"))
+    outcomes = post_alone(app, [Posted(event, audit.SYSTEM, idempotent("k", "d1")),
+                                Posted(event, audit.SYSTEM, idempotent("k", "d1")),
+                                Posted(event, audit.SYSTEM, idempotent("k", "d2"))])
+    assert outcomes[0][1] == 201
+    assert isinstance(outcomes[1], context.Replayed) and (outcomes[1].status, outcomes[1].body) == (
+        201, outcomes[0][0])
+    assert isinstance(outcomes[2], IdempotencyConflict)
+    [again] = post_alone(app, [Posted(event, audit.SYSTEM, idempotent("k", "d1"))])
+    assert (again.status, again.body) == (201, outcomes[0][0])
+
+
+def test_a_conflicting_event_is_refused_alone_and_its_refusal_kept_for_its_idempotency_key(app, app_api, clock):
+    activate_rules(app, rules_yaml(), clock())
+    customer(app_api, "c1", **WEALTH)
+    first, other = EventIn().load(body("e1")), EventIn().load(body("e1", amount="5.00"))
+    outcomes = post_alone(app, [Posted(first, audit.SYSTEM, None), Posted(other, audit.SYSTEM, idempotent("k", "d"))])
+    assert outcomes[0][1] == 201 and isinstance(outcomes[1], EventConflict)
+    [again] = post_alone(app, [Posted(other, audit.SYSTEM, idempotent("k", "d"))])
+    assert again.status == 409 and again.body["reason"] == "event_conflict"
+
+
+def test_an_idempotency_key_replays_a_single_event_s_first_answer_over_http(app, app_api, clock):
+    activate_rules(app, rules_yaml(), clock())
+    customer(app_api, "c1", **WEALTH)
+    headers = {"Idempotency-Key": "retry-1"}
+    first = app_api.post("/api/v1/events", json=body("e1"), headers=headers)
+    again = app_api.post("/api/v1/events", json=body("e1"), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201) and first.get_json() == again.get_json()
+    other = app_api.post("/api/v1/events", json=body("e2"), headers=headers)
+    assert other.status_code == 409 and other.get_json()["reason"] == "idempotency_conflict"
+    without = app_api.post("/api/v1/events", json=body("e1"))
+    assert without.status_code == 200 and without.get_json() == first.get_json()
