@@ -109,8 +109,8 @@ def main() -> int:
 
     now = datetime.now(timezone.utc)
     occurred = (now - timedelta(minutes=5)).astimezone(timezone(timedelta(hours=8))).replace(microsecond=0).isoformat()
-    with Database(args.backend, "bench_profile") as db:
-        app = create_app(DATABASE_URL=db.url, SECRET_KEY="profile")
+    with Database(args.backend, "bench_profile") as database:
+        app = create_app(DATABASE_URL=database.url, SECRET_KEY="profile")
         key = prepare(app, now)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}"}
@@ -131,7 +131,8 @@ def main() -> int:
                                                    now=datetime.now(timezone.utc))
 
                 results = db.run(extension.sessions, record)
-                assert all(r["status"] == "created" for r in results), results[:3]
+                assert all(r.status == "created" for r in results), results[:3]
+
 
         work = single if args.path == "single" else batch
         work(10_000_000, 10_000_000 + min(200, args.n))  # warm-up: compile, caches, connections

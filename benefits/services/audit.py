@@ -9,7 +9,8 @@ and every committed row of every process extends one chain.
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -53,8 +54,19 @@ SYSTEM = Actor.system()
 
 
 def plain(value):
-    """The JSON form a value takes in the audit table (and in its hash)."""
-    return json.loads(json.dumps(value, default=str)) if value is not None else None
+    """The JSON form a value takes in the audit table (and in its hash): ``json.loads(json.dumps(value,
+    default=str))``, without the round trip for the shapes the services write."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if type(value) is dict and all(type(key) is str for key in value):
+        return {key: plain(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)  # a StrEnum: its value
+    if isinstance(value, (datetime, date, Decimal)):
+        return str(value)
+    return json.loads(json.dumps(value, default=str))
 
 
 def record(session: Session, actor: Actor, action: str, subject_type: str, subject_id, *,

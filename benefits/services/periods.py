@@ -1,4 +1,5 @@
 """Calendar periods in the programme's timezone (a week starts on Monday)."""
+import functools
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,8 +40,14 @@ def period_bounds(per: str, at: datetime, tz: ZoneInfo) -> tuple[datetime | None
 
 
 def period_key(per: str, at: datetime, tz: ZoneInfo) -> str:
-    start, _ = period_bounds(per, at, tz)
-    return LIFETIME if start is None else f"{per}:{start.date().isoformat()}"
+    """The period holding ``at``: ``month:2026-11-01`` (its first day), or ``lifetime``."""
+    return _period_key(per, at.astimezone(tz).date())
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_key(per: str, day: date) -> str:
+    dates = period_dates(per, day)
+    return LIFETIME if dates is None else f"{per}:{dates[0].isoformat()}"
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
