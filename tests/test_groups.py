@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from benefits import db
 from benefits.api import context
-from benefits.api.app.events import Posted, record_posted
+from benefits.api.app.events import EventOut, record_posted
+from benefits.api.context import Posted, _answer_group
 from benefits.models import AuditRecord
 from benefits.errors import EventConflict, IdempotencyConflict
 from benefits.schemas.events import EventIn
@@ -70,7 +71,8 @@ def test_events_posted_at_once_are_each_answered_as_alone_with_their_own_actor(a
 
 def post_alone(app, posted: list[Posted]) -> list:
     extension = app.extensions["benefits"]
-    return db.run(extension.sessions, lambda session: record_posted(extension, session, posted))
+    return db.run(extension.sessions, lambda session: _answer_group(extension, record_posted, EventOut().dump,
+                                                                     session, posted))
 
 
 def idempotent(key: str, digest: str, key_id: int = 1) -> context.Idempotent:
@@ -113,3 +115,30 @@ def test_an_idempotency_key_replays_a_single_event_s_first_answer_over_http(app,
     assert other.status_code == 409 and other.get_json()["reason"] == "idempotency_conflict"
     without = app_api.post("/api/v1/events", json=body("e1"))
     assert without.status_code == 200 and without.get_json() == first.get_json()
+
+
+def test_holds_of_one_group_see_each_other_so_the_last_unit_goes_once(app, app_api, partner_api, clock):
+    from benefits.api.partner.redemptions import RESPONSE, hold_posted
+    from benefits.services import partners
+    from benefits.services.redemptions import HoldRequest
+    from factories import pass_code
+
+    activate_rules(app, rules_yaml(), clock())
+    customer(app_api, "c1", **WEALTH)
+    partner_api("desk", ["airport_lounge"])
+    code = pass_code(app_api, "c1")
+    extension = app.extensions["benefits"]
+    with extension.sessions() as session:
+        desk = partners.get(session, "desk")
+    wanted = [HoldRequest(code, "airport_lounge", quantity=3, capture=True),
+              HoldRequest("NOSUCH-CODE", "airport_lounge"),
+              HoldRequest(code, "airport_lounge", quantity=2, capture=True)]  # 4 a year: 3 taken, 1 left
+    with app.app_context():  # a redemption's answer names the customer by the partner's pseudonym
+        outcomes = db.run(extension.sessions, lambda session: _answer_group(
+            extension, hold_posted, RESPONSE.dump, session,
+            [Posted((desk, request, 1), audit.SYSTEM, None) for request in wanted]))
+    assert outcomes[0][1] == 201 and outcomes[0][0].status == "confirmed"
+    assert [type(o).__name__ for o in outcomes[1:]] == ["PassNotFound", "QuotaExhausted"]
+    assert app_api.get("/api/v1/customers/c1/entitlements").get_json()["items"][0]["used"] == 3
+    with extension.engine.connect() as connection:  # the failed look-up was counted with the group's commit
+        assert connection.execute(sa.text("SELECT count(*) FROM failed_attempts")).scalar_one() == 1

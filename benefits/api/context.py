@@ -195,18 +195,10 @@ class Replayed(Exception):
         self.status, self.body = status, body
 
 
-def group(name: str, do: Callable[[Extension, Session, list], list]) -> db.Group:
-    """This app's ``db.Group`` named ``name``, doing ``do(extension, session, items)``."""
-    groups = extension().groups
-    if name not in groups:
-        groups[name] = db.Group(extension().sessions, functools.partial(do, extension()))
-    return groups[name]
-
-
 def grouped(view):
-    """For a route whose requests are done in groups (``group``) rather than in a unit of their own: the
-    Idempotency-Key is read here, kept on ``g.idempotent`` for the group's unit of work to find and store the
-    first answer in, and a stored answer (``Replayed``) is sent as it was."""
+    """For a route whose requests are done in groups (``in_group``) rather than each in a unit of its own:
+    the Idempotency-Key is read here and kept on ``g.idempotent`` for the group's unit of work, and a stored
+    first answer (``Replayed``) is sent as it was."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         g.idempotent = _idempotent()
@@ -215,6 +207,82 @@ def grouped(view):
         except Replayed as replayed:
             return jsonify(replayed.body), replayed.status
     return _with_idempotency_doc(wrapper)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A request done in a group: what it asks (``payload``), who asks, its Idempotency-Key."""
+
+    payload: object
+    actor: audit.Actor
+    idempotent: Idempotent | None
+
+
+DoMany = Callable[[Session, Program, list, list[audit.Actor], datetime], list]
+
+
+def in_group(name: str, payload, do_many: DoMany, dump: Callable[[object], object]):
+    """The answer ``(answer, status)`` of a request done with the others of its route posted at the same
+    moment (``db.Group`` named ``name``), or its refusal raised.
+
+    ``do_many(session, program, payloads, actors, now)`` answers every payload of
+    the group, each with ``(answer, status)`` or the ``DomainError`` refusing it;
+    ``dump(answer)`` is the JSON an answer is stored as for its Idempotency-Key.
+    """
+    groups = extension().groups
+    if name not in groups:
+        groups[name] = db.Group(extension().sessions, functools.partial(_answer_group, extension(), do_many, dump))
+    return groups[name].submit(Posted(payload, actor(), g.idempotent))
+
+
+def _answer_group(ext: Extension, do_many: DoMany, dump, session: Session, posted: list[Posted]) -> list:
+    """Each request of a group answered as if alone, in one unit of work.
+
+    A request's Idempotency-Key is looked up, and its answer stored, in the
+    same unit of work; a 409 refusal is stored too, as ``writes`` stores it.
+    Two requests of one group with the same Idempotency-Key answer alike (the
+    second as a replay of the first).
+    """
+    outcomes: list = [None] * len(posted)
+    todo, first, again = [], {}, []
+    for i, item in enumerate(posted):
+        if item.idempotent is None:
+            todo.append(i)
+        elif item.idempotent.scope in first:
+            again.append((i, first[item.idempotent.scope]))
+        else:
+            first[item.idempotent.scope] = i
+            try:
+                stored = item.idempotent.find(session)
+            except IdempotencyConflict as conflict:
+                outcomes[i] = conflict
+                continue
+            if stored is None:
+                todo.append(i)
+            else:
+                outcomes[i] = Replayed(*stored)
+    now = ext.now()
+    with ext.programs.active(session) as program:
+        answers = do_many(session, program, [posted[i].payload for i in todo], [posted[i].actor for i in todo], now)
+    stored_as = {}
+    for i, outcome in zip(todo, answers):
+        outcomes[i] = outcome
+        if isinstance(outcome, DomainError):
+            body, status, _ = handle_domain_error(outcome)
+            stored_as[i] = (status, body) if status == 409 else None
+        else:
+            stored_as[i] = outcome[1], dump(outcome[0])
+        if posted[i].idempotent is not None and stored_as[i] is not None:
+            posted[i].idempotent.store(session, *stored_as[i], now)
+    for i, j in again:
+        if posted[i].idempotent.digest != posted[j].idempotent.digest:
+            outcomes[i] = IdempotencyConflict(f"Idempotency-Key {posted[i].idempotent.key!r} was used with a "
+                                              "different request")
+        elif stored_as.get(j) is not None:
+            outcomes[i] = Replayed(*stored_as[j])
+        else:
+            outcomes[i] = outcomes[j]
+    return outcomes
 
 
 def writes(view):

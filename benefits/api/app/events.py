@@ -1,18 +1,13 @@
 """Transactions and learning activity: single, batch, and refunds."""
-from dataclasses import dataclass
-
-from flask import g
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate
 
 from ...schemas import Money, Strict, flatten
 from ...schemas.events import EventIn
-from ...errors import IdempotencyConflict
-from ...services import audit, events
+from ...services import events
 from ...services.events import ReportedEvent
 from .. import context
 from ..context import grouped, writes
-from ..errors import handle_domain_error
 from . import blp
 
 MAX_BATCH = 1000
@@ -71,68 +66,14 @@ class Events(MethodView):
     @blp.alt_response(409, description="The same id was recorded with another body (`event_conflict`)")
     def post(self, event):
         """Record a transaction or learning activity (idempotent by its id)"""
-        return context.group("events", record_posted).submit(Posted(event, context.actor(), g.idempotent))
+        return context.in_group("events", event, record_posted, dump=lambda answer: answer)
 
 
-@dataclass(frozen=True)
-class Posted:
-    """An event posted alone, by whom, with its Idempotency-Key."""
-
-    event: ReportedEvent
-    actor: audit.Actor
-    idempotent: context.Idempotent | None
-
-
-def record_posted(extension, session, posted: list[Posted]) -> list:
+def record_posted(session, program, posted: list[ReportedEvent], actors, now) -> list:
     """Events posted alone at the same moment, recorded together (``events.record_many``), each answered as
-    if alone: ``(answer, 201)``, a replay ``(answer, 200)``, its refusal, or its stored first answer.
-
-    A request's Idempotency-Key is looked up, and its answer stored, in the
-    same unit of work; a 409 refusal is stored too, as a request of its own
-    would store it. Two requests of one group with the same Idempotency-Key
-    answer alike (the second as a replay of the first).
-    """
-    outcomes: list = [None] * len(posted)
-    todo, first, again = [], {}, []
-    for i, item in enumerate(posted):
-        if item.idempotent is None:
-            todo.append(i)
-        elif item.idempotent.scope in first:
-            again.append((i, first[item.idempotent.scope]))
-        else:
-            first[item.idempotent.scope] = i
-            try:
-                stored = item.idempotent.find(session)
-            except IdempotencyConflict as conflict:
-                outcomes[i] = conflict
-                continue
-            if stored is None:
-                todo.append(i)
-            else:
-                outcomes[i] = context.Replayed(*stored)
-    now = extension.now()
-    with extension.programs.active(session) as program:
-        recorded = events.record_many(session, program, [posted[i].event for i in todo],
-                                      actor=[posted[i].actor for i in todo], now=now)
-    for i, result in zip(todo, recorded):
-        if result.refusal is not None:
-            outcomes[i] = result.refusal
-            body, status, _ = handle_domain_error(result.refusal)
-            stored = (status, body) if status == 409 else None
-        else:
-            outcomes[i] = result.answer, 201 if result.status == "created" else 200
-            stored = outcomes[i][1], result.answer
-        if posted[i].idempotent is not None and stored is not None:
-            posted[i].idempotent.store(session, *stored, now)
-    for i, j in again:
-        if posted[i].idempotent.digest != posted[j].idempotent.digest:
-            outcomes[i] = IdempotencyConflict(f"Idempotency-Key {posted[i].idempotent.key!r} was used with a "
-                                              "different request")
-        elif isinstance(outcomes[j], tuple):
-            outcomes[i] = context.Replayed(outcomes[j][1], outcomes[j][0])
-        else:
-            outcomes[i] = outcomes[j]
-    return outcomes
+    if alone: ``(answer, 201)``, a replay ``(answer, 200)``, or its refusal."""
+    return [result.refusal or (result.answer, 201 if result.status == "created" else 200)
+            for result in events.record_many(session, program, posted, actor=actors, now=now)]
 
 
 @blp.route("/events/batch")

@@ -3,12 +3,13 @@ from flask import g
 from flask.views import MethodView
 from marshmallow import fields, post_load, validate
 
+from ...errors import DomainError
 from ...models import RedemptionStatus
 from ...schemas import AwareDateTime, Integer, Strict
 from ...services import partners, redemptions
 from ...services.redemptions import HoldRequest
 from .. import context
-from ..context import reads, writes
+from ..context import grouped, reads, writes
 from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
 from . import blp
 
@@ -53,7 +54,7 @@ RedemptionPage = page_of(RedemptionOut, "RedemptionPage")
 
 @blp.route("/redemptions")
 class Redemptions(MethodView):
-    @writes
+    @grouped
     @blp.arguments(RedemptionIn)
     @blp.response(201, RedemptionOut)
     @blp.alt_response(403, description="The partner does not serve this benefit, or the pass is for another")
@@ -61,8 +62,7 @@ class Redemptions(MethodView):
     @blp.alt_response(409, description="`quota_exhausted` or `not_eligible`")
     def post(self, hold):
         """Hold a benefit for the pass's customer (`capture: true` confirms at once)"""
-        return redemptions.hold(context.session(), context.program(), context.partner(), hold, key_id=g.api_key.id,
-                                actor=context.actor(), now=context.now())
+        return context.in_group("holds", (context.partner(), hold, g.api_key.id), hold_posted, RESPONSE.dump)
 
     @reads
     @blp.arguments(RedemptionArgs, location="query")
@@ -72,6 +72,23 @@ class Redemptions(MethodView):
         return paged(args, lambda **page: redemptions.listing(
             context.session(), context.partner(), status=args["status"], since=args["since"],
             until=args["until"], **page), largest=LARGEST_BIG_ID)
+
+
+RESPONSE = RedemptionOut()
+
+
+def hold_posted(session, program, posted: list[tuple], actors, now) -> list:
+    """Holds posted at the same moment, one after the other in one unit of work, each answered as if alone:
+    ``(redemption, 201)`` or its refusal. A hold refuses before it writes, but for what it must keep (a
+    failed look-up counted, a customer re-evaluated), which goes with the group's commit."""
+    answers = []
+    for (partner, request, key_id), actor in zip(posted, actors):
+        try:
+            answers.append((redemptions.hold(session, program, partner, request, key_id=key_id, actor=actor,
+                                             now=now), 201))
+        except DomainError as refusal:
+            answers.append(refusal)
+    return answers
 
 
 @blp.route("/redemptions/<int:redemption_id>/confirm")
