@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from .config import Config
+from .encryption import Encryption
 from .services.keys import KeyCache
 from .services.programs import Programs
 
@@ -13,13 +14,14 @@ from .services.programs import Programs
 @dataclass
 class Extension:
     """What the app holds for the service: its settings, the database, the compiled rule programs, the keys
-    it has just authenticated."""
+    it has just authenticated, the encryption of stored secrets."""
 
     config: Config
     engine: Engine
     sessions: sessionmaker
     programs: Programs
     keys: KeyCache
+    encryption: Encryption
 
     def now(self) -> datetime:
         """The current time: the configured clock's (tests), else the system's."""

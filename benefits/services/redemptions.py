@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
 from ..models import Partner, Redemption, RedemptionStatus
 from ..rules import Program
-from . import audit, customers, entitlements, passes, tiers
+from . import audit, customers, entitlements, outbox, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
 
@@ -103,6 +103,7 @@ def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor
     redemption.hold_expires_at = None
     audit.record(session, actor, "redemption.confirmed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
+    outbox.redemption_changed(session, redemption, RedemptionStatus.HELD, now=now)
 
 
 def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: audit.Actor,
@@ -115,6 +116,7 @@ def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: aud
         redemption.status, redemption.cancelled_at = RedemptionStatus.CANCELLED, now
         audit.record(session, actor, "redemption.cancelled", "redemption", redemption.id, at=now,
                      before={"status": before}, after=snapshot(redemption))
+        outbox.redemption_changed(session, redemption, before, now=now)
     return redemption
 
 
@@ -122,6 +124,7 @@ def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
     redemption.status, redemption.lapsed_at = RedemptionStatus.LAPSED, redemption.hold_expires_at
     audit.record(session, audit.SYSTEM, "redemption.lapsed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
+    outbox.redemption_changed(session, redemption, RedemptionStatus.HELD, now=now)
 
 
 def lapse_due(session: Session, now: datetime, *, customer_id: str | None = None, limit: int = 1000) -> int:
