@@ -5,6 +5,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,13 +34,15 @@ class Call:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records every call and answers as it is told: a queue of answers
-    (a status, ``(status, headers)``, ``("sleep", seconds)`` then 200, or ``("hold", event)`` then 200 once
-    the event is set), then ``default``."""
+    """A webhook endpoint on 127.0.0.1 that records every call and answers as it is told: ``rule(message)``
+    when it gives an answer, else the next of a queue of answers (a status, ``(status, headers)``,
+    ``("sleep", seconds)`` then 200, or ``("hold", event)`` then 200 once the event is set), else
+    ``default``."""
 
     default: int = 204
     calls: list[Call] = field(default_factory=list)
     answers: deque = field(default_factory=deque)
+    rule: Callable[[dict], object] | None = None
 
     def __post_init__(self):
         receiver = self
@@ -49,8 +52,11 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.arrived:
-                    answer = receiver.answers.popleft() if receiver.answers else receiver.default
-                    receiver.calls.append(Call(dict(self.headers), body, self.path))
+                    call = Call(dict(self.headers), body, self.path)
+                    answer = receiver.rule(call.message) if receiver.rule else None
+                    if answer is None:
+                        answer = receiver.answers.popleft() if receiver.answers else receiver.default
+                    receiver.calls.append(call)
                     receiver.arrived.notify_all()
                 status, headers = answer, {}
                 if isinstance(answer, tuple) and answer[0] == "sleep":
@@ -134,11 +140,16 @@ def subscribe(admin_api, url: str, types=("tier.changed",), **fields) -> dict:
 
 def outbox(app, type_: str | None = None) -> list[dict]:
     """The outbox's messages in the order written: ``{type, customer_id, data}``."""
-    query = "SELECT type, customer_id, data FROM outbox_messages" + (" WHERE type = :type" if type_ else "") + \
-        " ORDER BY id"
+    return [{name: message[name] for name in ("type", "customer_id", "data")} for message in written(app, type_)]
+
+
+def written(app, type_: str | None = None) -> list[dict]:
+    """The outbox's messages in the order written, with their ids: ``{id, type, customer_id, data}``."""
+    query = "SELECT message_id, type, customer_id, data FROM outbox_messages" + (
+        " WHERE type = :type" if type_ else "") + " ORDER BY id"
     with app.extensions["benefits"].engine.connect() as connection:
         rows = connection.execute(sa.text(query), {"type": type_}).all()
-    return [{"type": row.type, "customer_id": row.customer_id,
+    return [{"id": row.message_id, "type": row.type, "customer_id": row.customer_id,
              "data": row.data if isinstance(row.data, dict) else json.loads(row.data)} for row in rows]
 
 
