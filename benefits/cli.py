@@ -244,16 +244,18 @@ outbox_group = Group("outbox", "Messages out: deliver them to the webhooks, prun
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit (retries wait for the next run).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
               help="HTTP calls at a time, each to another stream.")
-@click.option("--poll", type=click.FloatRange(0.01, 60), default=0.25, show_default=True,
+@click.option("--poll", type=click.FloatRange(0.01, 60), default=0.1, show_default=True,
               help="Seconds between looks for due messages when there are none.")
 def outbox_run(once: bool, concurrency: int, poll: float):
     """Deliver the outbox to the webhook endpoints, signed (Standard Webhooks), with retries; several workers
     may run at once. Stops cleanly on SIGTERM or Ctrl-C. Exits 0 whatever the deliveries' outcomes."""
     import signal
 
-    from . import delivery
+    from . import delivery, logs
 
     extension = _extension()
+    if not extension.config.TESTING:
+        logs.configure(os.environ.get("BENEFITS_LOG_LEVEL", "INFO"))  # one JSON line per attempt, on stderr
     worker = delivery.Worker(extension.sessions, extension.encryption,
                              delivery.Settings.of(extension.config, concurrency=concurrency, poll=poll),
                              extension.now)

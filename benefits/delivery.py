@@ -139,6 +139,8 @@ def post(url: str, body: bytes, sent_headers: dict[str, str], *, timeout: float 
         return Answer(response.status, error, retry_after(response.getheader("Retry-After")))
     except RefusedAddress as refusal:
         return Answer(None, f"address refused: {refusal}")
+    except socket.gaierror as failure:
+        return Answer(None, f"{parts.hostname} does not resolve: {failure.strerror}")
     except (OSError, http.client.HTTPException, ValueError) as failure:
         if expired.is_set() or isinstance(failure, TimeoutError):
             return Answer(None, f"no answer within {timeout:g} s")
@@ -174,7 +176,7 @@ class Settings:
     retention: timedelta = timedelta(days=7)  # BENEFITS_OUTBOX_RETENTION_DAYS
     timeout: float = TIMEOUT
     concurrency: int = 8
-    poll: float = 0.25  # seconds between looks when nothing is due
+    poll: float = 0.1  # seconds between looks when nothing is due
 
     @classmethod
     def of(cls, config, **options) -> "Settings":
@@ -185,7 +187,13 @@ class Settings:
 @dataclass
 class Worker:
     """Delivers what is due, ``concurrency`` calls at a time, until stopped (or, with ``once``, until nothing
-    that was due when it started is left)."""
+    that was due when it started is left).
+
+    The calls run on a pool of threads that touch no database; this thread works in rounds, each one
+    transaction: record the answers that came back since the last round (``settle``), then lease as many
+    due deliveries as there are free calls (``claim``). So a busy worker commits once for several messages,
+    and the message after a delivered one in its stream is claimed in the round that records the delivery.
+    """
 
     sessions: sessionmaker
     encryption: Encryption
@@ -198,53 +206,72 @@ class Worker:
     def __post_init__(self):
         self._changed = threading.Condition()
         self._in_flight = 0
+        self._answered: list[tuple[Claimed, Answer]] = []
         self._pruned_at: datetime | None = None
 
     def run(self, *, once: bool = False) -> Counter:
-        started = self.clock()
+        started, busy = self.clock(), False
         with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="delivery") as pool:
             while not self.stop.is_set():
                 self._prune_now_and_then()
-                now = self.clock()
-                claimed = self._claim(now, due_by=started if once else now)
-                for one in claimed:
-                    with self._changed:
-                        self._in_flight += 1
-                    pool.submit(self._deliver, one)
                 with self._changed:
-                    if once and not claimed and self._in_flight == 0:
+                    answered, self._answered = self._answered, []
+                    free = self.settings.concurrency - self._in_flight
+                now = self.clock()
+                claimed = self._round(answered, free, now, due_by=started if once else now, look_first=not busy)
+                busy = bool(answered or claimed)
+                with self._changed:
+                    self._in_flight += len(claimed)
+                for one in claimed:
+                    pool.submit(self._call, one)
+                with self._changed:
+                    if once and not busy and self._in_flight == 0 and not self._answered:
                         break
-                    if not claimed or self._in_flight >= self.settings.concurrency:
-                        self._changed.wait(self.settings.poll)
+                    half = max(1, self.settings.concurrency // 2)
+                    self._changed.wait_for(lambda: len(self._answered) >= half or (
+                        self._answered and self._in_flight == 0) or self.stop.is_set(),
+                        timeout=self.settings.poll)
+            pool.shutdown(wait=True)
+            with self._changed:
+                answered, self._answered = self._answered, []
+            if answered:  # stopped: record what came back, lease nothing more
+                self._round(answered, 0, self.clock(), due_by=self.clock(), look_first=False)
         return self.counts
 
-    def _claim(self, now: datetime, due_by: datetime) -> list[Claimed]:
-        with self._changed:
-            free = self.settings.concurrency - self._in_flight
-        if free <= 0 or not db.run(self.sessions, lambda s: webhooks.any_due(s, now=now, due_by=due_by),
-                                   write=False, retries=0):
+    def _round(self, answered: list[tuple[Claimed, Answer]], free: int, now: datetime, *, due_by: datetime,
+               look_first: bool) -> list[Claimed]:
+        """One transaction: settle the answers, then lease up to ``free`` due deliveries. An idle worker first
+        looks with a read, which takes no write lock (SQLite), and writes only when something is due."""
+        if not answered and (free <= 0 or look_first and not db.run(
+                self.sessions, lambda s: webhooks.any_due(s, now=now, due_by=due_by), write=False, retries=0)):
             return []
-        return db.run(self.sessions, lambda s: webhooks.claim(s, self.encryption, now=now, due_by=due_by, limit=free))
 
-    def _deliver(self, claimed: Claimed) -> None:
-        try:
-            answer = self.send(claimed.url, claimed.body, headers(claimed, int(self.clock().timestamp())),
-                               timeout=self.settings.timeout, allow_private=self.settings.allow_private)
-            status = db.run(self.sessions, lambda s: webhooks.settle(s, claimed, answer,
-                                                                     schedule=self.settings.schedule,
-                                                                     now=self.clock()))
-            outcome = "lost" if status is None else ("retrying" if status == "pending" else status)
+        def work(session):
+            settled = webhooks.settle(session, answered, schedule=self.settings.schedule, now=now)
+            leased = webhooks.claim(session, self.encryption, now=now, due_by=due_by, limit=free) if free > 0 else []
+            return settled, leased
+
+        settled, leased = db.run(self.sessions, work)
+        for (claimed, answer), status in zip(answered, settled):
+            outcome = "lost" if status is None else "retrying" if status == "pending" else str(status)
             self.counts[outcome] += 1
             log.info("%s %s", claimed.message_id, outcome, extra={
                 "message_id": claimed.message_id, "webhook": claimed.endpoint_id, "attempt": claimed.attempt,
                 "status_code": answer.status_code, "error": answer.error, "outcome": outcome})
-        except Exception:  # noqa: BLE001 - the lease runs out and the delivery is tried again
-            self.counts["errors"] += 1
+        return leased
+
+    def _call(self, claimed: Claimed) -> None:
+        """One HTTP call, on a thread of the pool; its answer waits for the next round."""
+        try:
+            answer = self.send(claimed.url, claimed.body, headers(claimed, int(self.clock().timestamp())),
+                               timeout=self.settings.timeout, allow_private=self.settings.allow_private)
+        except Exception as error:  # noqa: BLE001 - recorded as a failed attempt like any other
             log.exception("delivery of %s failed", claimed.message_id)
-        finally:
-            with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            answer = Answer(None, f"{type(error).__name__}: {error}")
+        with self._changed:
+            self._answered.append((claimed, answer))
+            self._in_flight -= 1
+            self._changed.notify_all()
 
     def _prune_now_and_then(self) -> None:
         now = self.clock()

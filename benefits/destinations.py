@@ -14,6 +14,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 MAX_URL = 2000
+UNREACHABLE = "webhooks may not reach it"
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -28,14 +29,14 @@ def address_problem(address: str, *, allow_private: bool) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
             if embedded is not None and (problem := address_problem(str(embedded), allow_private=False)):
-                return f"{ip} holds {embedded}: {problem}"
+                return f"{ip} holds {problem}"
     if not ip.is_global or ip.is_multicast:
         kind = next((name for name, holds in (
             ("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
             ("carrier-grade NAT", ip in ipaddress.ip_network("100.64.0.0/10")),
             ("unique-local", ip in ipaddress.ip_network("fc00::/7")), ("private", ip.is_private),
             ("multicast", ip.is_multicast)) if holds), "not globally routable")
-        return f"{ip} is {kind}"
+        return f"{ip} is {kind}: {UNREACHABLE}"
     return None
 
 
@@ -63,7 +64,7 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     if not allow_private:
         host = parts.hostname.rstrip(".").lower()
         if host in LOCAL_NAMES or host.endswith(".localhost"):
-            return f"{host} is this machine"
+            return f"{host} is this machine: {UNREACHABLE}"
         try:
             ipaddress.ip_address(host)
         except ValueError:

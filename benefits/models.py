@@ -487,9 +487,11 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        Index("uq_webhook_deliveries_endpoint_message", "endpoint_id", "message_id", unique=True),
-        Index("ix_webhook_deliveries_stream", "endpoint_id", "stream", "message_id"),
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # one delivery per endpoint and message (a message's stream is its customer's), and the index the
+        # head-of-stream check probes: no other index may look better to the planner for it
+        Index("uq_webhook_deliveries_stream", "endpoint_id", "stream", "message_id", unique=True),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),  # an endpoint's deliveries, paged
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "id"),  # claimed in this order
         one_of("status", DeliveryStatus),
     )
 

@@ -48,18 +48,13 @@ def test_subscribing_rotating_and_deleting_are_audited_without_a_secret(app, adm
 
 @pytest.mark.parametrize("url, message", [
     ("http://crm.bank.example/hooks", "must be an https URL"),
-    ("https://10.1.2.3/hooks", "10.1.2.3 is private"),
-    ("https://100.64.0.1/hooks", "100.64.0.1 is carrier-grade NAT"),
-    ("https://[::ffff:127.0.0.1]/hooks", "::ffff:7f00:1 holds 127.0.0.1: 127.0.0.1 is loopback"),
-    ("https://localhost:8443/hooks", "localhost is this machine"),
-    ("https://user:secret@crm.bank.example/hooks", "must not hold a user or password"),
-    ("crm.bank.example/hooks", "must be an https URL"),
+    ("https://10.1.2.3/hooks", "10.1.2.3 is private: webhooks may not reach it"),
 ])
 def test_an_endpoint_that_would_reach_inside_the_bank_is_refused_with_its_path(admin_api, url, message):
+    """(Every rule of the URL is in tests/unit/test_destinations.py.)"""
     response = admin_api.post("/admin/v1/webhooks", json={"url": url, "types": ["tier.changed"]})
     assert response.status_code == 422
-    [error] = response.get_json()["errors"]
-    assert error["path"] == "json.url" and error["message"].startswith(message), error
+    assert response.get_json()["errors"] == [{"path": "json.url", "message": message}]
 
 
 def test_private_addresses_and_http_are_allowed_where_the_setting_says(admin_api, allow_private):

@@ -9,7 +9,7 @@ disables an endpoint are audited; deliveries are recorded, not audited.
 The worker (``benefits.delivery``) works in two short transactions around each
 HTTP call: ``claim`` leases the due deliveries that head their stream (no
 earlier delivery of the same endpoint and customer still pending or failed),
-and ``settle`` records the answer. The lease is committed before the call, so a
+and ``settle`` records the answers. The lease is committed before the call, so a
 worker that dies mid-call loses nothing: the lease runs out and another worker
 sends the message again, with the same ``webhook-id``.
 """
@@ -236,14 +236,15 @@ class Answer:
 
 _EARLIER = aliased(WebhookDelivery)
 _HEADS = (
-    select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.message_id, WebhookDelivery.attempts)
+    select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookEndpoint, OutboxMessage)
     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.message_id)
     .where(WebhookEndpoint.status == EndpointStatus.ACTIVE, WebhookDelivery.status == DeliveryStatus.PENDING,
            ~exists().where(_EARLIER.endpoint_id == WebhookDelivery.endpoint_id,
                            _EARLIER.stream == WebhookDelivery.stream,
                            _EARLIER.message_id < WebhookDelivery.message_id,
                            _EARLIER.status.in_(OPEN)))
-    .order_by(WebhookDelivery.id))
+    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id))  # the due index's order: no sort of them all
 
 
 def _due(now: datetime, due_by: datetime, limit: int):
@@ -254,30 +255,29 @@ def _due(now: datetime, due_by: datetime, limit: int):
 
 def any_due(session: Session, *, now: datetime, due_by: datetime) -> bool:
     """Whether a worker has anything to send (a read: it takes no write lock)."""
-    return session.execute(_due(now, due_by, 1)).first() is not None
+    return session.execute(_due(now, due_by, 1).with_only_columns(WebhookDelivery.id)).first() is not None
 
 
 def claim(session: Session, encryption: Encryption, *, now: datetime, due_by: datetime,
           limit: int) -> list[Claimed]:
     """Lease up to ``limit`` due heads of streams for ``LEASE`` (PostgreSQL: rows other workers are claiming
-    are skipped, ``SKIP LOCKED``; SQLite: claims are serialised by the write lock), counting the attempt."""
+    are skipped, ``SKIP LOCKED``; SQLite: claims are serialised by the write lock), counting the attempt. The
+    deliveries of one claim share a lease token."""
     rows = session.execute(_due(now, due_by, limit).with_for_update(of=WebhookDelivery, skip_locked=True)).all()
     if not rows:
         return []
-    leases = {row.id: uuid.uuid4().hex for row in rows}
-    session.execute(update(WebhookDelivery), [
-        {"id": row.id, "attempts": row.attempts + 1, "lease": leases[row.id], "leased_until": now + LEASE,
-         "updated_at": now} for row in rows])
-    endpoints = {endpoint.id: endpoint for endpoint in session.execute(
-        select(WebhookEndpoint).where(WebhookEndpoint.id.in_({row.endpoint_id for row in rows}))).scalars()}
-    messages = {message.id: message for message in session.execute(
-        select(OutboxMessage).where(OutboxMessage.id.in_({row.message_id for row in rows}))).scalars()}
-    keys = {endpoint_id: signing_secrets(endpoint, encryption, now) for endpoint_id, endpoint in endpoints.items()}
+    lease = uuid.uuid4().hex
+    session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([row.id for row in rows]))
+                    .values(attempts=WebhookDelivery.attempts + 1, lease=lease, leased_until=now + LEASE,
+                            updated_at=now).execution_options(synchronize_session=False))
+    keys: dict[int, tuple[str, ...]] = {}
     claimed = []
     for row in rows:
-        message, endpoint = messages[row.message_id], endpoints[row.endpoint_id]
-        claimed.append(Claimed(row.id, leases[row.id], row.attempts + 1, endpoint.id, endpoint.url,
-                               keys[endpoint.id], message.message_id, body(message)))
+        endpoint, message = row.WebhookEndpoint, row.OutboxMessage
+        if endpoint.id not in keys:
+            keys[endpoint.id] = signing_secrets(endpoint, encryption, now)
+        claimed.append(Claimed(row.id, lease, row.attempts + 1, endpoint.id, endpoint.url, keys[endpoint.id],
+                               message.message_id, body(message)))
     return claimed
 
 
@@ -299,32 +299,39 @@ def next_wait(attempt: int, schedule: tuple[float, ...], retry_after: float | No
     return wait
 
 
-def settle(session: Session, claimed: Claimed, answer: Answer, *, schedule: tuple[float, ...],
-           now: datetime, jitter: Callable[[], float] = random.random) -> str | None:
-    """Record an HTTP call's answer: delivered (2xx), failed with the endpoint disabled (410), pending again
-    after its wait, or failed after the last attempt. Returns the new status; None (nothing written) when the
-    lease was lost meanwhile (it ran out and another worker took the delivery, or an admin skipped it)."""
-    delivery = session.execute(
-        select(WebhookDelivery).where(WebhookDelivery.id == claimed.delivery_id, WebhookDelivery.lease == claimed.lease,
-                                      WebhookDelivery.status == DeliveryStatus.PENDING).with_for_update()
-    ).scalar_one_or_none()
-    if delivery is None:
-        return None
-    delivery.last_status_code, delivery.last_error = answer.status_code, (answer.error or None) and answer.error[:200]
-    delivery.lease = delivery.leased_until = None
-    delivery.updated_at = now
-    if answer.ok:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.DELIVERED, now, None
-    elif answer.status_code == 410:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        _disable(session, claimed.endpoint_id, now)
-    else:
-        wait = next_wait(delivery.attempts, schedule, answer.retry_after, jitter)
-        if wait is None:
+def settle(session: Session, answered: list[tuple[Claimed, Answer]], *, schedule: tuple[float, ...],
+           now: datetime, jitter: Callable[[], float] = random.random) -> list[str | None]:
+    """Record HTTP calls' answers: delivered (2xx), failed with the endpoint disabled (410), pending again after
+    its wait, or failed after the last attempt. Returns each delivery's new status; None (nothing written) for
+    one whose lease was lost meanwhile (it ran out and another worker took it, or an admin skipped it)."""
+    if not answered:
+        return []
+    held = {delivery.id: delivery for delivery in session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.id.in_([claimed.delivery_id for claimed, _ in answered]),
+                                      WebhookDelivery.status == DeliveryStatus.PENDING)
+        .order_by(WebhookDelivery.id).with_for_update()).scalars()}
+    statuses = []
+    for claimed, answer in answered:
+        delivery = held.get(claimed.delivery_id)
+        if delivery is None or delivery.lease != claimed.lease:
+            statuses.append(None)
+            continue
+        delivery.last_status_code, delivery.last_error = answer.status_code, answer.error and answer.error[:200]
+        delivery.lease = delivery.leased_until = None
+        delivery.updated_at = now
+        if answer.ok:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.DELIVERED, now, None
+        elif answer.status_code == 410:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            _disable(session, claimed.endpoint_id, now)
         else:
-            delivery.next_attempt_at = now + wait
-    return delivery.status
+            wait = next_wait(delivery.attempts, schedule, answer.retry_after, jitter)
+            if wait is None:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            else:
+                delivery.next_attempt_at = now + wait
+        statuses.append(delivery.status)
+    return statuses
 
 
 def _disable(session: Session, endpoint_id: int, now: datetime) -> None:

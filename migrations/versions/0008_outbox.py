@@ -68,10 +68,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
     )
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_webhook_deliveries_message_id'), ['message_id'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_stream', ['endpoint_id', 'stream', 'message_id'], unique=False)
-        batch_op.create_index('uq_webhook_deliveries_endpoint_message', ['endpoint_id', 'message_id'], unique=True)
+        batch_op.create_index('ix_webhook_deliveries_endpoint', ['endpoint_id', 'id'], unique=False)
+        batch_op.create_index('uq_webhook_deliveries_stream', ['endpoint_id', 'stream', 'message_id'], unique=True)
 
     with op.batch_alter_table('lots', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expiry_notified_at', benefits.models.UTCDateTime(timezone=True), nullable=True))
@@ -81,8 +81,8 @@ def downgrade() -> None:
         batch_op.drop_column('expiry_notified_at')
 
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.drop_index('uq_webhook_deliveries_endpoint_message')
-        batch_op.drop_index('ix_webhook_deliveries_stream')
+        batch_op.drop_index('uq_webhook_deliveries_stream')
+        batch_op.drop_index('ix_webhook_deliveries_endpoint')
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_message_id'))
         batch_op.drop_index('ix_webhook_deliveries_due')
 
