@@ -36,21 +36,15 @@ def test_a_mass_customer_sees_what_either_bar_of_the_wealth_tier_still_needs(app
         {"field": "annual_contribution", "threshold": "200000.00", "current": "50000.00", "missing": "150000.00"}]}
 
 
-def test_one_cent_below_the_threshold_is_one_cent_missing(app_api):
-    customer(app_api, "c1", aum=499999.99)
-    assert next_tier(app_api, "c1")["missing"][0] == {"field": "aum", "threshold": "500000.00",
-                                                     "current": "499999.99", "missing": "0.01"}
-
-
-def test_at_the_threshold_the_next_tier_is_the_one_above(app_api):
-    customer(app_api, "c1", aum=500000)
-    assert next_tier(app_api, "c1") == {"tier": "private", "mode": "all", "missing": [
+def test_at_each_threshold_of_the_default_programme_the_next_tier_moves_up(app_api):
+    customer(app_api, "below", aum=499999.99)
+    customer(app_api, "at", aum=500000)
+    customer(app_api, "top", aum=6000000)
+    assert next_tier(app_api, "below")["missing"][0] == {"field": "aum", "threshold": "500000.00",
+                                                        "current": "499999.99", "missing": "0.01"}
+    assert next_tier(app_api, "at") == {"tier": "private", "mode": "all", "missing": [
         {"field": "aum", "threshold": "6000000.00", "current": "500000.00", "missing": "5500000.00"}]}
-
-
-def test_at_the_top_tier_there_is_no_next_tier(app_api):
-    customer(app_api, "c1", aum=6000000)
-    assert next_tier(app_api, "c1") is None
+    assert next_tier(app_api, "top") is None  # the top tier has no next tier
 
 
 def test_an_any_of_two_thresholds_with_a_strict_bar(app, app_api, clock):

@@ -6,10 +6,10 @@ Admins subscribe an endpoint (a URL and the message types it wants); its secret
 one for ``ROTATION_OVERLAP``. Subscribing, deleting, rotating and a 410 Gone that
 disables an endpoint are audited; deliveries are recorded, not audited.
 
-The worker (``benefits.delivery``) works in two short transactions around each
-HTTP call: ``claim`` leases the due deliveries that head their stream (no
-earlier delivery of the same endpoint and customer still pending or failed),
-and ``settle`` records the answers. The lease is committed before the call, so a
+The worker (``benefits.delivery``) makes its HTTP calls outside any
+transaction, between short ones: ``claim`` leases the due deliveries that head
+their stream (no earlier delivery of the same endpoint and customer still
+pending or failed), ``settle`` records the answers. The lease is committed before the call, so a
 worker that dies mid-call loses nothing: the lease runs out and another worker
 sends the message again, with the same ``webhook-id``.
 """
@@ -185,12 +185,13 @@ def _delivery(session: Session, endpoint_id: int, message_id: str) -> tuple[Webh
 
 
 def retry(session: Session, endpoint_id: int, message_id: str, *, now: datetime) -> DeliveryView:
-    """Send a failed (or pending) delivery again now, with a new round of the retry schedule."""
+    """Send a failed (or pending) delivery again now, with a new round of the retry schedule; a call in flight
+    loses its lease (its answer is not recorded), so the retry's count from 0."""
     delivery, message = _delivery(session, endpoint_id, message_id)
     if delivery.status not in OPEN:
         raise Conflict(f"message {message_id} was {delivery.status}: only a pending or failed delivery is retried")
     delivery.status, delivery.attempts, delivery.next_attempt_at = DeliveryStatus.PENDING, 0, now
-    delivery.updated_at = now
+    delivery.lease, delivery.leased_until, delivery.updated_at = None, None, now
     return _view(delivery, message)
 
 
