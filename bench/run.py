@@ -15,10 +15,12 @@ Rows (each a measurement and its baseline, both from this run):
    import` and `benefits consume` (RabbitMQ), against a plain executemany of the rows
    the service wrote for them (target ≥ 25%);
 5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
-6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat).
+6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat);
+7. webhooks: messages a second delivered to a loopback receiver against plain POSTs to it, and the wait
+   from commit to delivery against one bare POST (bench/webhooks.py --json).
 
     .venv/bin/python bench/run.py [--scale 0.02] [--ledger-rows 10000000] [--seconds 8]
-                                  [--backends sqlite,postgresql] [--only http,procs,bulk,points,rules,simulate]
+                                  [--backends sqlite,postgresql] [--only http,procs,bulk,points,rules,simulate,webhooks]
                                   [--json] [--out results.json]
 """
 import argparse
@@ -35,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
                     table, wrk_path)
 
-SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate")
-FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py"}
+SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate", "webhooks")
+FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py", "webhooks": "bench/webhooks.py"}
 FULL_EVENTS = 1_000_000
 DEFAULT_SCALE = 0.02
 FULL_LEDGER_ROWS = 10_000_000
@@ -110,9 +112,10 @@ def main() -> int:
                              f"(default {DEFAULT_SCALE}; 1 is the full size)")
     parser.add_argument("--ledger-rows", type=int, default=FULL_LEDGER_ROWS,
                         help=f"ledger rows of the large points case (default {FULL_LEDGER_ROWS:,})")
-    parser.add_argument("--foreign-timeout", type=float, default=900, help="seconds allowed to rules.py, simulate.py")
+    parser.add_argument("--foreign-timeout", type=float, default=900, help="seconds allowed to rules.py, simulate.py, webhooks.py")
     parser.add_argument("--rules-args", default="", help="extra arguments for bench/rules.py")
     parser.add_argument("--simulate-args", default="", help="extra arguments for bench/simulate.py")
+    parser.add_argument("--webhooks-args", default="", help="extra arguments for bench/webhooks.py")
     parser.add_argument("--json", action="store_true", help="print one JSON object per row instead of the table")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON to this file")
     args = parser.parse_args()
@@ -150,9 +153,9 @@ def main() -> int:
         if "points" in sections:
             import points
             rows += points.run(backend, load, args.ledger_rows)
-    for name in ("rules", "simulate"):
+    for name in ("rules", "simulate", "webhooks"):
         if name in sections:
-            extra = (args.rules_args if name == "rules" else args.simulate_args).split()
+            extra = {"rules": args.rules_args, "simulate": args.simulate_args, "webhooks": args.webhooks_args}[name].split()
             if args.backends != "sqlite,postgresql" and "--backends" not in extra:
                 extra += ["--backends", ",".join(backends)]
             rows += foreign_rows(name, args.foreign_timeout, extra)

@@ -11,8 +11,9 @@ def create_app(config=None, **overrides):
     from flask import Flask
 
     from . import api, cli, console
-    from .config import Config
+    from .config import Config, instance_dir
     from .db import make_engine, make_session_factory
+    from .encryption import Encryption
     from .extension import Extension
     from .services.keys import KeyCache
     from .services.programs import Programs
@@ -32,7 +33,8 @@ def create_app(config=None, **overrides):
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
         config=config, engine=engine, sessions=make_session_factory(engine),
-        programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS))
+        programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS),
+        encryption=Encryption(config.ENCRYPTION_KEYS, instance_dir()))
     api.init_app(app)
     console.init_app(app)
     cli.init_app(app)

@@ -8,6 +8,7 @@ stderr and an exit code (``EXIT_CODES``), never a traceback; every command but
 import json
 import os
 import sys
+from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .config import ConfigurationError
 from .errors import DomainError
 from .extension import Extension
 from .models import Role, SourceType
-from .services import audit, keys, ledger, redemptions, rule_versions
+from .services import audit, keys, ledger, outbox, redemptions, rule_versions, webhooks
 
 EXIT_REFUSED = 1  # the service refused: an unknown key or version, an invalid document, rejected lines
 EXIT_UNUSABLE = 2  # usage or configuration: bad arguments, settings, no database or no schema
@@ -204,7 +205,7 @@ def audit_export_tip():
     click.echo(json.dumps(_run(audit.tip, write=False)))
 
 
-points_group = Group("points", "Points: expire lots past their date.")
+points_group = Group("points", "Points: expire lots past their date, announce those about to.")
 
 
 @app_command(points_group, "expire", "Expire every lot past its expiry (daily, for cron).")
@@ -219,6 +220,79 @@ def points_expire():
         total_points += points
         total_customers += expired_customers
     click.echo(f"expired {total_points} points of {total_customers} customers")
+
+
+@app_command(points_group, "notify-expiring", "Announce lots about to expire, once each (daily, for cron).")
+def points_notify_expiring():
+    """Write a points.expiring message for every lot with unspent points that expires within the active
+    programme's points.expiry_notice_days (default 30), once a lot (daily, for cron)."""
+    extension, total, now = _extension(), 0, _extension().now()
+
+    def work(session):
+        with extension.programs.active(session) as program:
+            return outbox.notify_expiring(session, program, now)
+
+    while count := _run(work):
+        total += count
+    click.echo(f"announced {total} lots")
+
+
+outbox_group = Group("outbox", "Messages out: deliver them to the webhooks, prune them.")
+
+
+@app_command(outbox_group, "run", "Deliver outbox messages to the webhook endpoints (run it beside the API).")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (retries wait for the next run).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="HTTP calls at a time, each to another stream.")
+@click.option("--poll", type=click.FloatRange(0.01, 60), default=0.1, show_default=True,
+              help="Seconds between looks for due messages when there are none.")
+def outbox_run(once: bool, concurrency: int, poll: float):
+    """Deliver the outbox to the webhook endpoints, signed (Standard Webhooks), with retries; several workers
+    may run at once. Stops cleanly on SIGTERM or Ctrl-C. Exits 0 whatever the deliveries' outcomes."""
+    import signal
+
+    from . import delivery, logs
+
+    extension = _extension()
+    if not extension.config.TESTING:
+        logs.configure(os.environ.get("BENEFITS_LOG_LEVEL", "INFO"))  # one JSON line per attempt, on stderr
+    worker = delivery.Worker(extension.sessions, extension.encryption,
+                             delivery.Settings.of(extension.config, concurrency=concurrency, poll=poll),
+                             extension.now)
+    if not once:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: worker.stop.set())
+        click.echo(f"delivering (concurrency {concurrency}); SIGTERM or Ctrl-C stops", err=True)
+    counts = worker.run(once=once)
+    click.echo(", ".join(f"{outcome} {counts[outcome]}" for outcome in ("delivered", "retrying", "failed", "lost",
+                                                                         "errors", "pruned")))
+
+
+@app_command(outbox_group, "prune", "Delete delivered messages older than the retention period.")
+def outbox_prune():
+    """Delete the messages older than BENEFITS_OUTBOX_RETENTION_DAYS that every active endpoint has received
+    (or skipped); the worker does it too, every ten minutes."""
+    extension, total, now = _extension(), 0, _extension().now()
+    retention = timedelta(days=extension.config.OUTBOX_RETENTION_DAYS)
+    while count := _run(lambda s: outbox.prune(s, now, retention)):
+        total += count
+    click.echo(f"pruned {total} messages")
+
+
+@app_command(outbox_group, "reencrypt", "Encrypt every webhook secret again with the first encryption key.")
+def outbox_reencrypt():
+    """Encrypt every stored webhook secret again with the first key of BENEFITS_ENCRYPTION_KEYS: after it, the
+    other keys can be removed from the setting."""
+    count = _run(lambda s: webhooks.reencrypt(s, _extension().encryption))
+    click.echo(f"re-encrypted the secrets of {count} webhooks")
+
+
+@app_command(outbox_group, "new-key", "Print a new key for BENEFITS_ENCRYPTION_KEYS.", schema=False)
+def outbox_new_key():
+    """Print a new Fernet key (the URL-safe base64 of 32 random bytes) for BENEFITS_ENCRYPTION_KEYS."""
+    from .encryption import new_key
+
+    click.echo(new_key())
 
 
 redemptions_group = Group("redemptions", "Partner redemptions: lapse expired holds.")
@@ -334,7 +408,7 @@ def serve_command(bind: str, workers: int, threads: int):
 
 
 COMMANDS = (db_group, rules_group, keys_group, audit_group, points_group, redemptions_group, events_group,
-            consume_command, demo_command)
+            consume_command, outbox_group, demo_command)
 
 
 def init_app(app) -> None:

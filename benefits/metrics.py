@@ -11,7 +11,7 @@ import os
 import time
 from contextlib import contextmanager
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
 
 REQUESTS = Counter("benefits_http_requests_total", "HTTP requests answered, by route template and status",
@@ -27,6 +27,11 @@ RULE_SECONDS = Histogram("benefits_rule_evaluation_seconds", "Time of one questi
                          buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05))
 TIP_WAIT = Histogram("benefits_audit_tip_lock_wait_seconds", "Time a committing transaction waited for the audit "
                      "chain's tip", buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
+OUTBOX_BACKLOG = Gauge("benefits_outbox_backlog", "Webhook deliveries to active endpoints not yet delivered, by "
+                       "status (pending: waiting for an attempt; failed: holding its stream until retried or skipped)",
+                       ["status"], multiprocess_mode="mostrecent")
+OUTBOX_OLDEST = Gauge("benefits_outbox_oldest_pending_seconds", "Age of the oldest message still pending delivery",
+                      multiprocess_mode="mostrecent")
 
 _POINTS = {"points.earned": "earned", "points.spent": "spent", "points.reversed": "reversed",
            "points.expired": "expired", "points.adjusted": "adjusted"}
@@ -42,6 +47,13 @@ def count_committed(rows: list[dict]) -> None:
             POINTS.labels(_POINTS[action]).inc(abs((row["after"] or {}).get("points", 0)))
         elif action in _REDEMPTIONS:
             REDEMPTIONS.labels(_REDEMPTIONS[action]).inc()
+
+
+def observe_backlog(backlog: dict) -> None:
+    """The outbox backlog as a scrape finds it (read from the database at every scrape)."""
+    for status in ("pending", "failed"):
+        OUTBOX_BACKLOG.labels(status).set(backlog[status])
+    OUTBOX_OLDEST.set(backlog["oldest_pending_seconds"])
 
 
 @contextmanager

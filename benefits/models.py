@@ -82,6 +82,39 @@ class RedemptionStatus(StrEnum):
     LAPSED = "lapsed"
 
 
+class MessageType(StrEnum):
+    """What the outbox tells the bank's other systems (docs/webhooks.md; each ``data`` has a JSON Schema)."""
+
+    TIER_CHANGED = "tier.changed"
+    TIER_DOWNGRADE_SCHEDULED = "tier.downgrade_scheduled"
+    TIER_DOWNGRADE_CANCELLED = "tier.downgrade_cancelled"
+    SIGNAL_RAISED = "signal.raised"
+    SIGNAL_CLEARED = "signal.cleared"
+    POINTS_EXPIRING = "points.expiring"
+    REDEMPTION_CONFIRMED = "redemption.confirmed"
+    REDEMPTION_CANCELLED = "redemption.cancelled"
+    REDEMPTION_LAPSED = "redemption.lapsed"
+    RULE_VERSION_ACTIVATED = "rule_version.activated"
+
+
+class EndpointStatus(StrEnum):
+    """active → disabled (it answered 410 Gone) | deleted (by an admin)."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+class DeliveryStatus(StrEnum):
+    """pending (retried on the schedule) → delivered | failed (after the last attempt) | skipped (by an admin);
+    a failed one goes back to pending when an admin retries it."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
 def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
     """A CHECK constraint keeping ``column`` to the values of an enum (named ``ck_<table>_<column>``)."""
     listed = ", ".join(f"'{value}'" for value in values)
@@ -251,6 +284,7 @@ class Lot(Base):
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expiry_notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # its points.expiring message
 
 
 class LedgerEntry(Base):
@@ -407,3 +441,71 @@ class Redemption(Base):
     confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     lapsed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message for the bank's other systems, written in the transaction of the change it reports.
+
+    ``id`` orders messages as they were written; ``message_id`` is the public id (the ``webhook-id`` of
+    every attempt). Pruned once delivered (or skipped) to every active endpoint and older than the
+    retention period.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (one_of("type", MessageType),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[Optional[str]] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class WebhookEndpoint(Base):
+    """An admin's subscription: where to send which types, and the secret that signs (stored encrypted)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (one_of("status", EndpointStatus),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    types: Mapped[list] = mapped_column(JSON)
+    description: Mapped[Optional[str]] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(Text)  # a Fernet token of the whsec_ secret
+    previous_secret: Mapped[Optional[str]] = mapped_column(Text)  # signs too until previous_secret_expires_at
+    previous_secret_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    secret_rotated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One message to one endpoint: its stream (the customer, "" for messages about no customer), its status
+    and attempts, and the lease of the worker sending it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # one delivery per endpoint and message (a message's stream is its customer's), and the index the
+        # head-of-stream check probes: no other index may look better to the planner for it
+        Index("uq_webhook_deliveries_stream", "endpoint_id", "stream", "message_id", unique=True),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),  # an endpoint's deliveries, paged
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "id"),  # claimed in this order
+        one_of("status", DeliveryStatus),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), index=True)
+    stream: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    leased_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    lease: Mapped[Optional[str]] = mapped_column(String(32))
+    last_status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    last_error: Mapped[Optional[str]] = mapped_column(String(200))
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

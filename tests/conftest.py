@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "default.yaml"
 POSTGRES_URL = os.environ.get("BENEFITS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Asia/Shanghai
+ENCRYPTION_KEY = "tPAUzN5hN0e8o6jt4sT7iQ0vVvC9y6m3JwqFq3j5Hk8="  # the tests' BENEFITS_ENCRYPTION_KEYS
 
 
 POSTGRES = reachable(POSTGRES_URL)
@@ -156,7 +157,8 @@ def apps() -> dict:
 @pytest.fixture
 def app(database_url, clock, apps):
     if database_url not in apps:
-        apps[database_url] = create_app(DATABASE_URL=database_url, RULES_REFRESH_SECONDS=0, CLOCK=clock, TESTING=True)
+        apps[database_url] = create_app(DATABASE_URL=database_url, RULES_REFRESH_SECONDS=0, CLOCK=clock, TESTING=True,
+                                        ENCRYPTION_KEYS=(ENCRYPTION_KEY,))
     app = apps[database_url]
     extension = app.extensions["benefits"]
     extension.programs.release()
@@ -169,6 +171,15 @@ def app(database_url, clock, apps):
     yield app
     check_invariants(extension.engine)
     extension.engine.dispose()
+
+
+@pytest.fixture
+def allow_private(app):
+    """Webhooks to plain http and loopback allowed, as BENEFITS_WEBHOOK_ALLOW_PRIVATE=1 does, for one test."""
+    config = app.extensions["benefits"].config
+    config.WEBHOOK_ALLOW_PRIVATE = True
+    yield
+    config.WEBHOOK_ALLOW_PRIVATE = False
 
 
 def sessions(app):
@@ -203,6 +214,9 @@ class Caller:
 
     def put(self, path, **kwargs):
         return self.open("PUT", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.open("DELETE", path, **kwargs)
 
 
 def make_key(app, role: str, name: str, partner_id: str | None = None) -> str:

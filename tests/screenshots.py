@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import DESK, PHONE, chromium, console  # noqa: E402
+from servers import cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -17,8 +18,12 @@ BROKEN = ("schema: benefits/v1\nprogram: vip\ntimezone: Asia/Shanghai\ncurrency:
 
 
 def prepare(served) -> dict:
-    """A draft version and a held redemption, so that the pages have something to show."""
-    app = served.api("APP_KEY")
+    """A draft version, a held redemption, and a webhook that the bank's CRM has not answered yet, so that the
+    pages have something to show."""
+    app, admin = served.api("APP_KEY"), served.api("ADMIN_KEY")
+    webhook = admin.request("POST", "/admin/v1/webhooks", {
+        "url": "https://crm.bank.example/benefits", "description": "CRM: tiers, signals and redemptions",
+        "types": ["tier.changed", "tier.downgrade_scheduled", "signal.raised", "redemption.confirmed"]})[1]["id"]
     code = app.request("POST", "/api/v1/customers/demo-private-01/passes", {})[1]["code"]
     desk = served.api("SKYPORT_KEY")
     desk.request("POST", "/partner/v1/redemptions", {"pass_code": code, "benefit": "airport_lounge", "capture": True})
@@ -28,12 +33,17 @@ def prepare(served) -> dict:
                                 "Content-Type": "application/yaml"})
     version = json.loads(connection.getresponse().read())["version"]
     connection.close()
-    return {"code": code, "version": version}
+    for number, aum in enumerate((650000, 7200000, 80000), 1):
+        app.request("PUT", f"/api/v1/customers/demo-new-{number:02d}", {"name": "陈静", "aum": aum})
+    cli(served.server.url, "outbox", "run", "--once")  # crm.bank.example does not resolve: every attempt fails
+    first = admin.request("GET", f"/admin/v1/webhooks/{webhook}/deliveries")[1]["items"][-1]["message_id"]
+    admin.request("POST", f"/admin/v1/webhooks/{webhook}/deliveries/{first}/skip", {})
+    return {"code": code, "version": version, "webhook": webhook}
 
 
-def shoot(page, name: str, language: str, size: str) -> None:
+def shoot(page, name: str, language: str, size: str, whole: bool = False) -> None:
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(OUT / f"{name}-{language}-{size}.png"))
+    page.screenshot(path=str(OUT / f"{name}-{language}-{size}.png"), full_page=whole)
 
 
 def main() -> None:
@@ -67,6 +77,8 @@ def main() -> None:
                 shoot(admin, "audit-trail", language, size)
                 admin.goto(f"{served.base}/console/admin/partners")
                 shoot(admin, "partners-and-keys", language, size)
+                admin.goto(f"{served.base}/console/admin/webhooks?webhook={made['webhook']}")
+                shoot(admin, "webhooks", language, size, whole=True)  # its deliveries are below the fold
                 admin.goto(f"{served.base}/docs")
                 admin.locator(".swagger-ui .info .title").wait_for()
                 shoot(admin, "api-docs", language, size)

@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benefits.db import make_engine
-from conftest import POSTGRES_URL
+from conftest import ENCRYPTION_KEY, POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # loopback only: these tests never send traffic anywhere else
@@ -56,7 +56,8 @@ def database(backend: str, tmp_path: Path):
 def environment(url: str) -> dict:
     env = {name: value for name, value in os.environ.items() if not name.startswith("BENEFITS_")}
     env.update(BENEFITS_DATABASE_URL=url, BENEFITS_ENV="development", BENEFITS_LOG_LEVEL="WARNING",
-               BENEFITS_SECRET_KEY="test-server-secret", BENEFITS_RULES_REFRESH_SECONDS="1")
+               BENEFITS_SECRET_KEY="test-server-secret", BENEFITS_RULES_REFRESH_SECONDS="1",
+               BENEFITS_ENCRYPTION_KEYS=ENCRYPTION_KEY)
     return env
 
 

@@ -80,6 +80,9 @@ class World:
 
     def __init__(self, app, app_api, admin_api, second_admin_api, partner_api, clock):
         self.keys = {"app": app_api.key, "admin": admin_api.key}
+        hook = admin_api.post("/admin/v1/webhooks", json={"url": "https://crm.bank.example/hooks", "types": [
+            "tier.changed", "redemption.confirmed"]})  # stored only: no worker runs here, nothing is sent
+        assert hook.status_code == 201, hook.get_json()
         for name, fields in (("c-private", PRIVATE | {"tags": ["children_studying_abroad"]}),
                              ("c-wealth", WEALTH), ("c-mass", MASS)):
             customer(app_api, name, **fields)
@@ -119,6 +122,9 @@ class World:
             "partner_id": ["skyport", "city-hospital"],
             "benefit": ["airport_lounge", "medical_green_channel"],
             "id": events,
+            "webhook_id": [hook.get_json()["id"]],
+            "message_id": [item["message_id"] for item in admin_api.get(
+                f"/admin/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()["items"]],
         }
 
     def key_for(self, path: str) -> str | None:

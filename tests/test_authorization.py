@@ -50,6 +50,13 @@ MATRIX = {
     ("GET", "/metrics"): ADMIN,
     ("GET", "/admin/v1/audit"): ADMIN,
     ("GET", "/admin/v1/audit/verify"): ADMIN,
+    ("POST", "/admin/v1/webhooks"): ADMIN,
+    ("GET", "/admin/v1/webhooks"): ADMIN,
+    ("DELETE", "/admin/v1/webhooks/<int:webhook_id>"): ADMIN,
+    ("POST", "/admin/v1/webhooks/<int:webhook_id>/rotate-secret"): ADMIN,
+    ("GET", "/admin/v1/webhooks/<int:webhook_id>/deliveries"): ADMIN,
+    ("POST", "/admin/v1/webhooks/<int:webhook_id>/deliveries/<message_id>/retry"): ADMIN,
+    ("POST", "/admin/v1/webhooks/<int:webhook_id>/deliveries/<message_id>/skip"): ADMIN,
 }
 CALLERS = ("no key", "bad key", "app", "partner A", "partner B", "admin")
 
@@ -69,7 +76,9 @@ def test_every_served_route_is_in_the_matrix_and_every_row_is_served(app):
 
 @pytest.fixture
 def world(app, client, app_api, admin_api, partner_api):
-    """One of everything a path can name: a customer with an event, a pass, partner A's redemption."""
+    """One of everything a path can name: a customer with an event, a pass, partner A's redemption, a webhook
+    and its delivery of the customer's tier."""
+    hook = admin_api.post("/admin/v1/webhooks", json={"url": "https://crm.bank.example/", "types": ["tier.changed"]})
     customer(app_api, "c1", **WEALTH)
     app_api.post("/api/v1/events", json={"id": "e1", "customer_id": "c1", "type": "transaction",
                                          "occurred_at": "2026-11-23T10:00:00+08:00", "amount": "1000",
@@ -85,7 +94,9 @@ def world(app, client, app_api, admin_api, partner_api):
     with app.extensions["benefits"].engine.connect() as connection:
         spare = connection.execute(sa.text("SELECT id FROM api_keys WHERE name = 'spare'")).scalar_one()
     values = {"customer_id": "c1", "reward_id": "extra-lounge", "event_id": "e1", "code": code,
-              "redemption_id": redemption, "version": 1, "a": 1, "b": 1, "partner_id": "skyport", "key_id": spare}
+              "redemption_id": redemption, "version": 1, "a": 1, "b": 1, "partner_id": "skyport", "key_id": spare,
+              "webhook_id": hook.get_json()["id"], "message_id": admin_api.get(
+                  f"/admin/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()["items"][0]["message_id"]}
     return callers, values
 
 

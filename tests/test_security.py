@@ -7,6 +7,7 @@ import pytest
 
 from benefits.config import DEFAULT_SECRET_KEY, Config, ConfigurationError
 
+from conftest import ENCRYPTION_KEY
 from factories import customer
 
 
@@ -20,6 +21,7 @@ def test_production_refuses_the_default_secret(monkeypatch):
 def test_production_accepts_any_other_secret(monkeypatch):
     monkeypatch.setenv("BENEFITS_ENV", "production")
     monkeypatch.setenv("BENEFITS_SECRET_KEY", "s3cret-from-the-vault")
+    monkeypatch.setenv("BENEFITS_ENCRYPTION_KEYS", ENCRYPTION_KEY)  # production requires it too (test_webhooks_api)
     assert Config().SECRET_KEY == "s3cret-from-the-vault"
     assert Config().SECRET_KEY != DEFAULT_SECRET_KEY
 

@@ -4,10 +4,12 @@ from flask.views import MethodView
 from .blueprints import Blueprint
 from marshmallow import fields
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from .. import metrics
+from .. import db, metrics
 from ..errors import DomainError
 from ..schemas import Strict
+from ..services import webhooks
 from . import context
 from .context import reads
 
@@ -38,7 +40,13 @@ class Metrics(MethodView):
     @blp.doc(summary="Prometheus metrics (an admin key as the bearer token)", responses={
         200: {"description": "Prometheus' text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def get(self):
-        """Prometheus metrics: requests by route and status, events, points, redemptions, rules, the audit tip"""
+        """Prometheus metrics: requests by route and status, events, points, redemptions, rules, the audit tip,
+        the outbox backlog"""
+        try:
+            metrics.observe_backlog(db.run(context.extension().sessions,
+                                           lambda s: webhooks.backlog(s, context.now()), write=False, retries=0))
+        except SQLAlchemyError as error:  # the other metrics are still worth a scrape
+            current_app.logger.warning("metrics: the outbox backlog could not be read: %s", error)
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
 

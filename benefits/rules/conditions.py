@@ -216,3 +216,44 @@ def _positive(name: str, op: str, value) -> dict:
     if op == "matches":
         return {"$mt": {name: value}}
     return {_ENGINE_OP[op]: {name: value}}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One bar of a threshold condition: ``field`` (a number about the customer) ``op`` (gte or gt) ``value``."""
+
+    field: str
+    op: str
+    value: int | float
+
+
+def thresholds(condition: dict | None) -> tuple[str, list[Threshold]] | None:
+    """A condition made only of numeric thresholds, as ``(mode, bars)``: ``{aum: {gte: 500000}}`` (several
+    fields or operators in one mapping are all required) or an ``all``/``any`` of such comparisons, mode
+    ``all`` or ``any``. None for any other shape (another operator or field, a `not`, nesting)."""
+    if not isinstance(condition, dict) or not condition:
+        return None
+    if set(condition) in ({"all"}, {"any"}):
+        mode, items = next(iter(condition.items()))
+        bars = [_bars(item) for item in items]
+        if any(found is None for found in bars) or (mode == "any" and any(len(found) != 1 for found in bars)):
+            return None  # an `any` of several-field mappings is no flat list of bars
+        return mode, [bar for found in bars for bar in found]
+    bars = _bars(condition)
+    return ("all", bars) if bars is not None else None
+
+
+def _bars(comparisons: dict) -> list[Threshold] | None:
+    """The bars of one mapping of numeric comparisons, or None when it holds anything else."""
+    if not isinstance(comparisons, dict) or not comparisons:
+        return None
+    bars = []
+    for name, comparison in comparisons.items():
+        field = FIELDS.get(name)
+        if field is None or field.kind != "number" or field.event or not isinstance(comparison, dict):
+            return None
+        for op, value in comparison.items():
+            if op not in ("gte", "gt") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            bars.append(Threshold(name, op, value))
+    return bars

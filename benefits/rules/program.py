@@ -11,11 +11,12 @@ from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
 from .. import metrics
-from .conditions import ALWAYS, FIELDS, NO_TAG, compile_condition
+from .conditions import ALWAYS, FIELDS, NO_TAG, Threshold, compile_condition, thresholds
 from .document import refusal, validate_document
 from .engine import Ruleset
 
 DEFAULT_EXPIRY_MONTHS = 24
+DEFAULT_EXPIRY_NOTICE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class Program:
         self.downgrade_grace_days: int = document.get("tier_policy", {}).get("downgrade_grace_days", 0)
         self.expiry_months: int = document.get("points", {}).get("expiry_months", DEFAULT_EXPIRY_MONTHS)
         self.pending_days: int = document.get("points", {}).get("pending_days", 0)
+        self.expiry_notice_days: int = document.get("points", {}).get("expiry_notice_days",
+                                                                       DEFAULT_EXPIRY_NOTICE_DAYS)
 
         self._tier_rules = {f"t{i}": compile_condition(tier["when"])
                             for i, tier in enumerate(document["tiers"]) if "when" in tier}
@@ -128,6 +131,15 @@ class Program:
             if rules:
                 definition = {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
                 self._rulesets[group] = Ruleset(f"{label}.{group}", definition)
+
+    def next_tier(self, tier: str | None) -> tuple[str, str, list[Threshold]] | None:
+        """The tier above ``tier`` with its condition as numeric thresholds: ``(tier, mode, bars)``; None at the
+        top, for a tier this document lacks, or when that condition is not made of thresholds alone."""
+        if tier not in self.tier_ids or self.tier_ids.index(tier) == 0:
+            return None
+        above = self.document["tiers"][self.tier_ids.index(tier) - 1]
+        found = thresholds(above.get("when"))
+        return (above["id"], *found) if found is not None else None
 
     def definitions(self) -> dict[str, dict]:
         """The durable_rules ruleset definitions, by group (tiers, profile, earning)."""

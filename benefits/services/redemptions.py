@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
 from ..models import Partner, Redemption, RedemptionStatus
 from ..rules import Program
-from . import audit, entitlements, passes, tiers
+from . import audit, entitlements, outbox, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
 
@@ -110,6 +110,7 @@ def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor
 def _audit_confirmed(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
     audit.record(session, actor, "redemption.confirmed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
+    outbox.redemption_changed(session, redemption, RedemptionStatus.HELD, now=now)
 
 
 def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: audit.Actor,
@@ -122,6 +123,7 @@ def cancel(session: Session, partner: Partner, redemption_id: int, *, actor: aud
         redemption.status, redemption.cancelled_at = RedemptionStatus.CANCELLED, now
         audit.record(session, actor, "redemption.cancelled", "redemption", redemption.id, at=now,
                      before={"status": before}, after=snapshot(redemption))
+        outbox.redemption_changed(session, redemption, before, now=now)
     return redemption
 
 
@@ -129,6 +131,7 @@ def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
     redemption.status, redemption.lapsed_at = RedemptionStatus.LAPSED, redemption.hold_expires_at
     audit.record(session, audit.SYSTEM, "redemption.lapsed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
+    outbox.redemption_changed(session, redemption, RedemptionStatus.HELD, now=now)
 
 
 _DUE = (select(Redemption).where(Redemption.status == RedemptionStatus.HELD,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..errors import Conflict, FourEyes, NotApproved, NotFound
 from ..models import RuleVersion, SourceType, VersionStatus
 from ..rules import load_document
-from . import audit
+from . import audit, outbox
 
 APPROVED = (VersionStatus.APPROVED, VersionStatus.ACTIVE, VersionStatus.RETIRED)
 DEFAULT_PROGRAMME = resources.files("benefits.programmes") / "default.yaml"  # the bank's, rules/default.yaml
@@ -91,6 +91,7 @@ def activate(session: Session, version_id: int, *, actor: audit.Actor, now: date
     session.flush()
     audit.record(session, actor, "rule_version.activated", "rule_version", version.id, at=now,
                  before={"active": previous}, after={"active": version.id})
+    outbox.version_activated(session, version.id, previous, now=now)
     return version
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Customer, TierChange
 from ..rules import Program
-from . import audit
+from . import audit, outbox
 from .profiles import rule_fields
 
 
@@ -38,11 +38,12 @@ def decide(*, current: str | None, qualified: str, tiers: tuple[str, ...], below
 
 def evaluate(session: Session, customer: Customer, program: Program, *, as_of: date, actor: audit.Actor,
              now: datetime) -> None:
-    """Tier (with downgrade grace) and signals under ``program``; a tier change is recorded and audited."""
-    current = customer.tier
-    decision = decide(current=current, qualified=program.tier(rule_fields(customer, program, now, with_tier=False)),
-                      tiers=program.tier_ids, below_since=customer.below_tier_since, as_of=as_of,
-                      grace_days=program.downgrade_grace_days)
+    """Tier (with downgrade grace) and signals under ``program``; a tier change is recorded and audited, and
+    what changed is told through the outbox."""
+    current, before = customer.tier, outbox.Standing.of(customer)
+    qualified = program.tier(rule_fields(customer, program, now, with_tier=False))
+    decision = decide(current=current, qualified=qualified, tiers=program.tier_ids,
+                      below_since=customer.below_tier_since, as_of=as_of, grace_days=program.downgrade_grace_days)
     customer.below_tier_since = decision.below_since
     customer.tier_version = program.version
     if decision.tier != current:
@@ -52,6 +53,7 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
         audit.record(session, actor, "tier.changed", "customer", customer.id, at=now,
                      before={"tier": current}, after={"tier": decision.tier, "rule_version": program.version})
     customer.signals = sorted(program.signals(rule_fields(customer, program, now)))
+    outbox.customer_evaluated(session, customer, before, qualified=qualified, program=program, as_of=as_of, now=now)
 
 
 def refresh(session: Session, customer: Customer, program: Program, now: datetime) -> None:

@@ -5,7 +5,7 @@ from marshmallow import ValidationError, fields
 from ...errors import Invalid
 from ...schemas import ID, MoneyOut, Strict
 from ...schemas.customers import CustomerIn
-from ...services import customers, ledger
+from ...services import customers, ledger, progress
 from .. import context
 from ..context import reads, writes
 from ..pages import LARGEST_BIG_ID, PageArgs, page_of, paged
@@ -24,6 +24,29 @@ class CustomerOut(Strict):
     tier = fields.String()
     signals = fields.List(fields.String())
     balance = fields.Integer()
+
+
+class MissingOut(Strict):
+    field = fields.String(metadata={"description": "A numeric field of the next tier's condition, such as aum"})
+    threshold = fields.String(metadata={"description": "The bar, as a decimal string", "example": "500000.00"})
+    current = fields.String(allow_none=True, metadata={
+        "description": "The customer's value (null: the customer has no such value, e.g. no AUM history)",
+        "example": "200000.00"})
+    missing = fields.String(allow_none=True, metadata={
+        "description": "What the customer still lacks to pass the bar (0 or more)", "example": "300000.00"})
+
+
+class NextTierOut(Strict):
+    tier = fields.String(metadata={"description": "The tier above the customer's"})
+    mode = fields.String(metadata={"description": "all: every bar must be passed; any: one is enough",
+                                   "enum": ["all", "any"]})
+    missing = fields.List(fields.Nested(MissingOut))
+
+
+class CustomerDetailOut(CustomerOut):
+    next_tier = fields.Nested(NextTierOut, allow_none=True, metadata={
+        "description": "The next tier up and what is missing for it, from the active rules; null at the top tier "
+                       "or when the next tier's condition is not made of numeric thresholds"})
 
 
 class ExpiringOut(Strict):
@@ -74,10 +97,12 @@ class Customer(MethodView):
         return customer, 201 if created else 200
 
     @reads
-    @blp.response(200, CustomerOut)
+    @blp.response(200, CustomerDetailOut)
     def get(self, customer_id):
-        """A customer's profile, tier and balance"""
-        return customers.current(context.session(), context.program, customer_id, context.now())
+        """A customer's profile, tier and balance, and how far the next tier up is"""
+        customer = customers.current(context.session(), context.program, customer_id, context.now())
+        return customers.snapshot(customer) | {"id": customer.id, "balance": customer.balance, "next_tier": (
+            progress.next_tier(customer, context.program(), context.now()))}
 
 
 @blp.route("/customers/<customer_id>/points")

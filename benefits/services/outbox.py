@@ -1,0 +1,180 @@
+"""The outbox: what the bank's other systems hear of, written in the transaction of the change it reports.
+
+``publish`` writes a message and one delivery for every active endpoint subscribed to its type, in the
+caller's transaction: a change that rolls back tells nobody, one that commits is delivered at least once
+(``benefits outbox run``, ``delivery``). A message is ``{id, type, occurred_at, data}``; its ``data``
+names a customer by the bank's id only, never by name, and carries no AUM (docs/webhooks/ holds the JSON
+Schema of each type's ``data``). A delivery's stream is its customer ("" for a message about none): the
+worker sends a stream's messages in the order they were written.
+
+The producers are here too, so the services they report on change by one call each: a customer's
+evaluation (``customer_evaluated``: tier, grace, signals), a redemption's end (``redemption_changed``), an
+activation (``version_activated``), and the job announcing lots about to expire (``notify_expiring``).
+"""
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, insert, select
+from sqlalchemy.orm import Session
+
+from ..models import (Customer, DeliveryStatus, EndpointStatus, Lot, MessageType, OutboxMessage, Redemption,
+                      WebhookDelivery, WebhookEndpoint)
+from ..rules import Program
+
+_MESSAGES, _DELIVERIES = OutboxMessage.__table__, WebhookDelivery.__table__
+INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+INSERT_DELIVERIES = insert(_DELIVERIES)
+SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.types).where(WebhookEndpoint.status == EndpointStatus.ACTIVE)
+_CACHE = "outbox_subscribers"
+NO_CUSTOMER = ""  # the stream of messages about no customer (rule_version.activated)
+
+
+def message_id() -> str:
+    """A message's public id: the ``webhook-id`` of every attempt to deliver it."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def plain(value):
+    """``data`` as JSON holds it: dates and times in ISO 8601."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def publish(session: Session, type_: MessageType, data: dict, *, customer_id: str | None,
+            now: datetime) -> int:
+    """Write a message and its deliveries in the caller's transaction; returns the message's row id."""
+    row_id = session.execute(INSERT_MESSAGE, {
+        "message_id": message_id(), "type": type_, "customer_id": customer_id, "occurred_at": now,
+        "data": plain(data)}).scalar_one()
+    endpoints = [endpoint for endpoint, types in _subscribers(session) if type_ in types]
+    if endpoints:
+        session.execute(INSERT_DELIVERIES, [
+            {"endpoint_id": endpoint, "message_id": row_id, "stream": customer_id or NO_CUSTOMER,
+             "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "updated_at": now}
+            for endpoint in endpoints])
+    return row_id
+
+
+def _subscribers(session: Session) -> list[tuple[int, set[str]]]:
+    """The active endpoints and their types, read once a transaction (an event chunk may publish many)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, [(row.id, set(row.types)) for row in session.execute(SUBSCRIBERS)])
+        session.info[_CACHE] = cached
+    return cached[1]
+
+
+# ---------------------------------------------------------------- what a customer's evaluation tells
+
+@dataclass(frozen=True)
+class Standing:
+    """What an evaluation may change about a customer: tier, the start of a downgrade's grace, signals."""
+
+    tier: str | None
+    below_since: date | None
+    signals: frozenset[str]
+
+    @classmethod
+    def of(cls, customer: Customer) -> "Standing":
+        return cls(customer.tier, customer.below_tier_since, frozenset(customer.signals or ()))
+
+
+def customer_evaluated(session: Session, customer: Customer, before: Standing, *, qualified: str,
+                       program: Program, as_of: date, now: datetime) -> None:
+    """The messages of one evaluation: a downgrade's grace ending early, a tier change, a grace starting,
+    signals raised and cleared."""
+    after = Standing.of(customer)
+
+    def send(type_: MessageType, **data) -> None:
+        publish(session, type_, {"customer_id": customer.id, **data, "as_of": as_of, "rule_version": program.version},
+                customer_id=customer.id, now=now)
+
+    if before.below_since is not None and after.below_since is None and not _lower(after.tier, before.tier, program):
+        send(MessageType.TIER_DOWNGRADE_CANCELLED, tier=after.tier)
+    if after.tier != before.tier:
+        send(MessageType.TIER_CHANGED, tier=after.tier, previous_tier=before.tier)
+    if after.below_since is not None and before.below_since is None:
+        send(MessageType.TIER_DOWNGRADE_SCHEDULED, tier=after.tier, lower_tier=qualified,
+             effective_on=after.below_since + timedelta(days=program.downgrade_grace_days))
+    for signal in sorted(after.signals - before.signals):
+        send(MessageType.SIGNAL_RAISED, signal=signal)
+    for signal in sorted(before.signals - after.signals):
+        send(MessageType.SIGNAL_CLEARED, signal=signal)
+
+
+def _lower(tier: str | None, than: str | None, program: Program) -> bool:
+    """Whether ``tier`` is below ``than`` in the programme's tiers (highest first)."""
+    tiers = program.tier_ids
+    return tier in tiers and than in tiers and tiers.index(tier) > tiers.index(than)
+
+
+# ---------------------------------------------------------------- redemptions, activations
+
+REDEMPTION_TYPES = {"confirmed": MessageType.REDEMPTION_CONFIRMED, "cancelled": MessageType.REDEMPTION_CANCELLED,
+                    "lapsed": MessageType.REDEMPTION_LAPSED}
+
+
+def redemption_changed(session: Session, redemption: Redemption, previous: str, *, now: datetime) -> None:
+    """A redemption confirmed, cancelled or lapsed (its new status)."""
+    changed_at = {"confirmed": redemption.confirmed_at, "cancelled": redemption.cancelled_at,
+                  "lapsed": redemption.lapsed_at}[redemption.status]
+    publish(session, REDEMPTION_TYPES[redemption.status], {
+        "redemption_id": redemption.id, "customer_id": redemption.customer_id, "partner_id": redemption.partner_id,
+        "benefit": redemption.benefit, "quantity": redemption.quantity, "status": redemption.status,
+        "previous_status": previous, "changed_at": changed_at, "rule": redemption.rule_id,
+        "rule_version": redemption.rule_version}, customer_id=redemption.customer_id, now=now)
+
+
+def version_activated(session: Session, version: int, previous: int | None, *, now: datetime) -> None:
+    publish(session, MessageType.RULE_VERSION_ACTIVATED, {"version": version, "previous_version": previous},
+            customer_id=None, now=now)
+
+
+# ---------------------------------------------------------------- points about to expire
+
+def notify_expiring(session: Session, program: Program, now: datetime, limit: int = 500) -> int:
+    """One ``points.expiring`` message for each lot with unspent points that expires within the programme's
+    ``points.expiry_notice_days``, at most once a lot; up to ``limit`` lots, returns how many.
+
+    ``benefits points notify-expiring`` calls it, one transaction a time, until it answers 0. Lots are
+    taken with ``SKIP LOCKED`` on PostgreSQL (SQLite serialises writers), so two runs at once announce
+    each lot once.
+    """
+    horizon = now + timedelta(days=program.expiry_notice_days)
+    lots = session.execute(
+        select(Lot).where(Lot.expiry_notified_at.is_(None), Lot.remaining > 0, Lot.expires_at > now,
+                          Lot.expires_at <= horizon)
+        .order_by(Lot.expires_at, Lot.id).limit(limit).with_for_update(skip_locked=True)).scalars().all()
+    for lot in lots:
+        lot.expiry_notified_at = now
+        publish(session, MessageType.POINTS_EXPIRING, {
+            "customer_id": lot.customer_id, "lot_id": lot.id, "points": lot.remaining, "expires_at": lot.expires_at,
+            "earned_at": lot.earned_at, "rule": lot.rule_id, "expiry_notice_days": program.expiry_notice_days},
+            customer_id=lot.customer_id, now=now)
+    return len(lots)
+
+
+# ---------------------------------------------------------------- pruning
+
+def prune(session: Session, now: datetime, retention: timedelta, limit: int = 1000) -> int:
+    """Delete up to ``limit`` messages older than ``retention`` that no active endpoint still waits for
+    (every delivery to an active endpoint delivered or skipped), with their deliveries; returns how many."""
+    waiting = exists().where(
+        WebhookDelivery.message_id == OutboxMessage.id,
+        WebhookDelivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED)),
+        WebhookDelivery.endpoint_id.in_(
+            select(WebhookEndpoint.id).where(WebhookEndpoint.status == EndpointStatus.ACTIVE)))
+    ids = session.execute(
+        select(OutboxMessage.id).where(and_(OutboxMessage.occurred_at < now - retention, ~waiting))
+        .order_by(OutboxMessage.id).limit(limit)).scalars().all()
+    if ids:
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.message_id.in_(ids)))
+        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+    return len(ids)
