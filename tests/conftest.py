@@ -3,8 +3,8 @@
 PostgreSQL is used when reachable (BENEFITS_TEST_POSTGRES_URL, by default
 127.0.0.1:5432, database `test`); each test starts from a freshly migrated
 SQLite file or freshly truncated PostgreSQL schema, and ends by checking the
-invariants: every balance equals its ledger sum and its lots, and the audit
-chain verifies.
+invariants: every balance equals its ledger sum and its lots, every lot's
+remainder its movements, and the audit chain verifies.
 
 The app of the `app` fixture is built once per backend (building one costs more
 than most tests) and made as new for every test: its database emptied, its
@@ -133,6 +133,11 @@ def check_invariants(engine) -> None:
             "LEFT JOIN lots t ON t.customer_id = c.id GROUP BY c.id, c.balance "
             "HAVING COALESCE(SUM(t.remaining), 0) <> CASE WHEN c.balance > 0 THEN c.balance ELSE 0 END")).all()
         assert lots == [], f"lots' remainders differ from the balance: {lots}"
+        unmoved = connection.execute(sa.text(
+            "SELECT t.id, t.remaining, COALESCE(SUM(m.points), 0) FROM lots t "
+            "LEFT JOIN lot_movements m ON m.lot_id = t.id GROUP BY t.id, t.remaining "
+            "HAVING t.remaining <> COALESCE(SUM(m.points), 0)")).all()
+        assert unmoved == [], f"lots' remainders differ from their movements: {unmoved}"
         overspent = connection.execute(sa.text(
             "SELECT id FROM lots WHERE remaining < 0 OR remaining > points")).all()
         assert overspent == [], f"lots spent beyond their size: {overspent}"

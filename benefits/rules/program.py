@@ -105,6 +105,11 @@ class Program:
         self.downgrade_grace_days: int = document.get("tier_policy", {}).get("downgrade_grace_days", 0)
         self.expiry_months: int = document.get("points", {}).get("expiry_months", DEFAULT_EXPIRY_MONTHS)
         self.pending_days: int = document.get("points", {}).get("pending_days", 0)
+        self.currency: str = document["currency"]
+        points = document.get("points", {})
+        self.point_value: Decimal | None = exact(points["value"]) if "value" in points else None
+        self.expected_breakage: Decimal | None = (exact(points["expected_breakage"])
+                                                  if "expected_breakage" in points else None)
 
         self._tier_rules = {f"t{i}": compile_condition(tier["when"])
                             for i, tier in enumerate(document["tiers"]) if "when" in tier}
@@ -128,6 +133,11 @@ class Program:
             if rules:
                 definition = {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
                 self._rulesets[group] = Ruleset(f"{label}.{group}", definition)
+
+    def settlement_price(self, benefit: str) -> Decimal | None:
+        """What the bank pays a partner for one unit of ``benefit``, if the catalog says."""
+        price = self.catalog.get(benefit, {}).get("settlement_price")
+        return None if price is None else exact(price).quantize(Decimal("0.01"))
 
     def definitions(self) -> dict[str, dict]:
         """The durable_rules ruleset definitions, by group (tiers, profile, earning)."""

@@ -61,12 +61,12 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     redemption = Redemption(
         partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit,
         quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule, rule_version=chosen.rule_version,
-        period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL)
+        period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL, tier=customer.tier)
     session.add(redemption)
     session.flush()
     audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now, after=snapshot(redemption))
     if request.capture:
-        confirm_held(session, redemption, actor=actor, now=now)
+        confirm_held(session, program, redemption, actor=actor, now=now)
     return redemption
 
 
@@ -87,20 +87,23 @@ def _refuse_if_over(session: Session, redemption: Redemption, now: datetime) -> 
         raise HoldExpired(f"the hold lapsed at {redemption.hold_expires_at.isoformat()}")
 
 
-def confirm(session: Session, partner: Partner, redemption_id: int, *, actor: audit.Actor,
+def confirm(session: Session, program: Program, partner: Partner, redemption_id: int, *, actor: audit.Actor,
             now: datetime) -> Redemption:
     redemption = get_own(session, partner, redemption_id, lock=True)
     _refuse_if_over(session, redemption, now)
     if redemption.status == RedemptionStatus.CANCELLED:
         raise AlreadyCancelled(f"redemption {redemption_id} was cancelled")
     if redemption.status == RedemptionStatus.HELD:
-        confirm_held(session, redemption, actor=actor, now=now)
+        confirm_held(session, program, redemption, actor=actor, now=now)
     return redemption
 
 
-def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
+def confirm_held(session: Session, program: Program, redemption: Redemption, *, actor: audit.Actor,
+                 now: datetime) -> None:
+    """Confirm a hold, snapshotting the catalog's settlement price of the benefit (the partner's statement)."""
     redemption.status, redemption.confirmed_at = RedemptionStatus.CONFIRMED, now
     redemption.hold_expires_at = None
+    redemption.unit_price = program.settlement_price(redemption.benefit)
     audit.record(session, actor, "redemption.confirmed", "redemption", redemption.id, at=now,
                  before={"status": RedemptionStatus.HELD}, after=snapshot(redemption))
 
