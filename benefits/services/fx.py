@@ -8,7 +8,7 @@ way whenever it is looked at again, and keeps the rate it was recorded with.
 from collections import defaultdict
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import bindparam, func, select
@@ -58,7 +58,9 @@ def set_rate(session: Session, program: Program, currency: str, rate: Decimal, v
              actor: audit.Actor, now: datetime) -> FxRate:
     """A new rate for ``currency`` from ``valid_from`` on (the history keeps every earlier one)."""
     if currency == program.currency:
-        raise Invalid([{"path": "path.currency", "message": f"{currency} is the programme's own currency: its rate is 1"}])
+        raise Invalid([{"path": "path.currency",
+                        "message": f"{currency} is the programme's own currency: its rate is 1"}])
+    valid_from = valid_from.astimezone(timezone.utc)
     row = FxRate(currency=currency, rate=rate, valid_from=valid_from, set_by=actor.name,
                  set_by_key_id=int(actor.id) if actor.id is not None else None, set_at=now)
     session.add(row)

@@ -69,11 +69,19 @@ def _money(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _bucket(column, bounds: list[datetime], first: int = 0):
-    """The number of the interval of ``bounds`` holding ``column`` (``first`` for [bounds[0], bounds[1]), ...,
-    ``first + len(bounds) - 1`` at or after the last bound); rows before ``bounds[0]`` must be filtered out."""
-    return case(*((column < bound, first + index) for index, bound in enumerate(bounds[1:])),
-                else_=first + len(bounds) - 1)
+def by_interval(column, bounds: list[datetime], columns: list, group_by: list, *where, first: int = 0,
+                beyond: bool = False):
+    """One aggregate per interval of ``bounds`` (``[bounds[i], bounds[i + 1])``, and with ``beyond`` at or
+    after the last bound), each a range of an index on ``column``, as one statement: rows of
+    ``(first + i, *columns)``. A compound of ranges rather than one scan with a CASE: each row is read once
+    and compared with nothing."""
+    ranges = [(low, high) for low, high in zip(bounds, bounds[1:])] + ([(bounds[-1], None)] if beyond else [])
+    parts = []
+    for number, (low, high) in enumerate(ranges):
+        within = [column >= low] + ([column < high] if high is not None else [])
+        parts.append(select(literal_column(str(first + number)), *columns).where(*within, *where)
+                     .group_by(*group_by))
+    return parts
 
 
 def month_range(first: date, last: date) -> list[date]:
@@ -109,14 +117,12 @@ def points(session: Session, program: Program, first: date, last: date) -> dict:
     starts = month_range(first, last)
     bounds = _month_bounds(starts, program.timezone)
     entries = LedgerEntry.__table__
-    posted = select(_bucket(entries.c.created_at, bounds).label("bucket"), entries.c.kind, entries.c.points) \
-        .where(entries.c.created_at >= bounds[0]).subquery()
-    by_month = select(posted.c.bucket, posted.c.kind, func.sum(posted.c.points)) \
-        .group_by(posted.c.bucket, posted.c.kind)
+    by_month = by_interval(entries.c.created_at, bounds, [entries.c.kind, func.sum(entries.c.points)],
+                           [entries.c.kind], beyond=True)
     balances = select(literal_column("-1"), null(), func.sum(Customer.__table__.c.balance))
     sums: dict[int, dict[str, int]] = defaultdict(dict)
     total = 0
-    for bucket, kind, amount in session.execute(union_all(balances, by_month)):
+    for bucket, kind, amount in session.execute(union_all(balances, *by_month)):
         if bucket == -1:
             total = int(amount or 0)
         else:
@@ -189,7 +195,9 @@ def liability(session: Session, program: Program, as_of: date, *, now: datetime)
     start, end = local_midnight(as_of.replace(day=1), tz), local_midnight(as_of + timedelta(days=1), tz)
     window = [local_midnight(month_start(as_of, offset), tz) for offset in (-HISTORY_MONTHS - 1, -HISTORY_MONTHS,
                                                                             -1, 0)]
-    rows = session.execute(_liability_statement(start, end, window)).all()
+    documents = _document_at(session, start, program), _document_at(session, end, program)
+    needs_history = any("expected_breakage" not in (document or {}).get("points", {}) for document in documents)
+    rows = session.execute(_liability_statement(start, end, window if needs_history else None)).all()
     unspent, after, in_month, history = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
     balances = posted_after = 0
     for part, kind, expires_at, amount in rows:
@@ -214,8 +222,7 @@ def liability(session: Session, program: Program, as_of: date, *, now: datetime)
     outstanding = sum(by_month.values())
     lines = {name: sign * in_month[kind] for kind, (name, sign) in _LINES.items()}
     opening_points = outstanding - sum(amount for kind, amount in in_month.items() if kind != MovementKind.OPENING)
-    now_measure = _measure(_document_at(session, end, program), history, (1, 2))
-    then_measure = _measure(_document_at(session, start, program), history, (0, 1))
+    then_measure, now_measure = _measure(documents[0], history, (0, 1)), _measure(documents[1], history, (1, 2))
     closing, opening = now_measure.of(outstanding), then_measure.of(opening_points)
     amounts = {name: now_measure.of(points) for name, points in lines.items()}
     moved = amounts["issued"] - amounts["redeemed"] - amounts["expired"] - amounts["reversed"] + amounts["adjusted"]
@@ -231,35 +238,33 @@ def liability(session: Session, program: Program, as_of: date, *, now: datetime)
     }
 
 
-def _liability_statement(start: datetime, end: datetime, window: list[datetime]):
+def _liability_statement(start: datetime, end: datetime, window: list[datetime] | None):
     """One statement (one snapshot): unspent lots by expiry; the lots' movements of the month by kind and those
-    after the day by expiry; all balances; the entries posted after the day; spent and expired in the 25
-    months before the month, in three parts (the month before alone, the 23 before it, the one before those)."""
+    after the day by expiry; all balances; the entries posted after the day; and, when breakage is to be
+    measured (``window``), spent and expired in the 25 months before the month, in three parts (the month
+    before alone, the 23 before it, the one before those)."""
     lots, moves, entries = Lot.__table__, LotMovement.__table__, LedgerEntry.__table__
     unspent = select(literal_column(str(LOTS)), null(), lots.c.expires_at, func.sum(lots.c.remaining)) \
         .where(lots.c.remaining > 0).group_by(lots.c.expires_at)
-    moved = select(case((moves.c.posted_at < end, IN_MONTH), else_=AFTER).label("part"), moves.c.kind,
-                   moves.c.expires_at, moves.c.points).where(moves.c.posted_at >= start).subquery()
-    movements = select(moved.c.part, case((moved.c.part == IN_MONTH, moved.c.kind), else_=null()).label("kind"),
-                       case((moved.c.part == AFTER, moved.c.expires_at), else_=null()).label("expires_at"),
-                       moved.c.points).subquery()
-    by_part = select(movements.c.part, movements.c.kind, movements.c.expires_at, func.sum(movements.c.points)) \
-        .group_by(movements.c.part, movements.c.kind, movements.c.expires_at)
+    in_month = select(literal_column(str(IN_MONTH)), moves.c.kind, null(), func.sum(moves.c.points)) \
+        .where(moves.c.posted_at >= start, moves.c.posted_at < end).group_by(moves.c.kind)
+    after = select(literal_column(str(AFTER)), null(), moves.c.expires_at, func.sum(moves.c.points)) \
+        .where(moves.c.posted_at >= end).group_by(moves.c.expires_at)
     balances = select(literal_column(str(BALANCES)), null(), null(), func.sum(Customer.__table__.c.balance))
     posted_after = select(literal_column(str(POSTED_AFTER)), null(), null(), func.sum(entries.c.points)) \
         .where(entries.c.created_at >= end)
-    spent = select(_bucket(entries.c.created_at, window, HISTORY).label("part"), entries.c.kind, entries.c.points) \
-        .where(entries.c.created_at >= window[0], entries.c.created_at < window[-1],
-               entries.c.kind.in_([EntryKind.REDEEM, EntryKind.EXPIRE])).subquery()
-    history = select(spent.c.part, spent.c.kind, null(), func.sum(spent.c.points)).group_by(spent.c.part, spent.c.kind)
-    return union_all(unspent, by_part, balances, posted_after, history)
+    if window is None:
+        return union_all(unspent, in_month, after, balances, posted_after)
+    history = by_interval(entries.c.created_at, window, [entries.c.kind, null(), func.sum(entries.c.points)],
+                          [entries.c.kind], entries.c.kind.in_([EntryKind.REDEEM, EntryKind.EXPIRE]), first=HISTORY)
+    return union_all(unspent, in_month, after, balances, posted_after, *history)
 
 
 def _document_at(session: Session, moment: datetime, program: Program) -> dict | None:
     """The document of the rule version active just before ``moment``, by the audit trail's activations."""
     version = session.execute(
         select(AuditRecord.subject_id).where(AuditRecord.action == "rule_version.activated", AuditRecord.at < moment)
-        .order_by(AuditRecord.seq.desc()).limit(1)).scalar_one_or_none()
+        .order_by(AuditRecord.at.desc(), AuditRecord.seq.desc()).limit(1)).scalar_one_or_none()
     if version is None:
         return None
     if program.version is not None and int(version) == program.version:
@@ -279,7 +284,7 @@ def _measure(document: dict | None, history: dict, parts: tuple[int, int]) -> Me
     if expired + spent <= 0:
         return Measure(value, Decimal(0), "none")
     ratio = (Decimal(expired) / Decimal(expired + spent)).quantize(BREAKAGE_PLACES, rounding=ROUND_HALF_EVEN)
-    return Measure(value, ratio, "history")
+    return Measure(value, ratio.normalize() if ratio else Decimal(0), "history")
 
 
 def liability_tables(answer: dict) -> dict[str, Table]:
@@ -302,14 +307,11 @@ def benefits(session: Session, program: Program, first: date, last: date) -> dic
     starts = month_range(first, last)
     bounds = _month_bounds(starts, program.timezone)
     table = Redemption.__table__
-    held = select(_bucket(table.c.created_at, bounds).label("bucket"), table.c.benefit, table.c.partner_id,
-                  table.c.tier, table.c.quantity).where(
-        table.c.created_at >= bounds[0], table.c.created_at < bounds[-1],
-        table.c.status == RedemptionStatus.CONFIRMED).subquery()
-    usage = session.execute(
-        select(held.c.bucket, held.c.benefit, held.c.partner_id, held.c.tier, func.sum(held.c.quantity))
-        .group_by(held.c.bucket, held.c.benefit, held.c.partner_id, held.c.tier)
-        .order_by(held.c.bucket, held.c.benefit, held.c.partner_id, held.c.tier)).all()
+    keys = [table.c.benefit, table.c.partner_id, table.c.tier]
+    usage = sorted(session.execute(union_all(*by_interval(
+        table.c.created_at, bounds, [*keys, func.sum(table.c.quantity)], keys,
+        table.c.status == RedemptionStatus.CONFIRMED))).all(),
+        key=lambda row: (int(row[0]), *(str(value or "") for value in row[1:4])))
     grants = CustomerGrant.__table__
     entitled = session.execute(
         select(grants.c.benefit, grants.c.tier, grants.c.per, func.count(func.distinct(grants.c.customer_id)),
@@ -401,10 +403,9 @@ def tiers(session: Session, program: Program, first: date, last: date) -> dict:
         starts = month_range(first + timedelta(days=1), last)
         bounds = [start] + _month_bounds(starts, tz)[1:-1] + [end]
         changes = SignalChange.__table__
-        changed = select(_bucket(changes.c.changed_at, bounds).label("bucket"), changes.c.signal, changes.c.kind) \
-            .where(changes.c.changed_at >= start, changes.c.changed_at < end).subquery()
-        counted = session.execute(select(changed.c.bucket, changed.c.signal, changed.c.kind, func.count())
-                                  .group_by(changed.c.bucket, changed.c.signal, changed.c.kind)).all()
+        counted = session.execute(union_all(*by_interval(
+            changes.c.changed_at, bounds, [changes.c.signal, changes.c.kind, func.count()],
+            [changes.c.signal, changes.c.kind]))).all()
     for bucket, signal, kind, count in counted:
         line = signals.setdefault((bucket, signal), {"month": month_label(starts[bucket]), "signal": signal,
                                                      "raised": 0, "cleared": 0})

@@ -61,9 +61,11 @@ class RateIn(Strict):
     rate = Rate(required=True, metadata={
         "description": "Programme-currency units per unit of the currency: a decimal string (read exactly) or a "
                        "number with at most 15 significant digits", "example": "7.1234",
-        "oneOf": [{"type": "string", "pattern": r"^\d{1,7}(\.\d{1,12})?$"}, {"type": "number", "minimum": 0}]})
+        "oneOf": [{"type": "string", "pattern": r"^\d{1,7}(\.\d{1,12})?$"},
+                  {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": int(MAX_RATE)}]})
     valid_from = ValidFrom(required=True, metadata={
-        "type": "string", "example": "2026-12-01",
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "example": "2026-12-01",
         "description": "From when the rate is in force: an RFC 3339 time, or a date meaning its midnight in the "
                        "programme's timezone"})
 
