@@ -4,7 +4,9 @@ import http.client
 import json
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -16,24 +18,42 @@ BROKEN = ("schema: benefits/v1\nprogram: vip\ntimezone: Asia/Shanghai\ncurrency:
           "catalog: {lounge: {name: Lounge}}\ntiers:\n  - {id: mass, name: Mass, when: {aum: {gte: 1}}}\n")
 
 
+def local_now() -> str:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+
+
 def prepare(served) -> dict:
-    """A draft version and a held redemption, so that the pages have something to show."""
+    """A draft version, redemptions, a foreign-currency event and an adjustment, so that the pages have
+    something to show."""
     app = served.api("APP_KEY")
     code = app.request("POST", "/api/v1/customers/demo-private-01/passes", {})[1]["code"]
     desk = served.api("SKYPORT_KEY")
     desk.request("POST", "/partner/v1/redemptions", {"pass_code": code, "benefit": "airport_lounge", "capture": True})
+    for customer in ("demo-private-01", "demo-wealth-01"):  # a month's visits, for the reports and statements
+        visit = app.request("POST", f"/api/v1/customers/{customer}/passes", {})[1]["code"]
+        desk.request("POST", "/partner/v1/redemptions", {"pass_code": visit, "benefit": "airport_lounge",
+                                                         "capture": True})
+    admin, approver = served.api("ADMIN_KEY"), served.api("ADMIN2_KEY")
+    admin.request("PUT", "/admin/v1/fx-rates/USD", {"rate": "7.1234", "valid_from": "2020-01-01"})
+    app.request("POST", "/api/v1/events", {"id": "shot-usd", "customer_id": "demo-wealth-02", "type": "transaction",
+                                           "occurred_at": local_now(), "amount": "3000.00", "currency": "USD",
+                                           "category": "card_spend"})
+    adjustment = admin.request("POST", "/admin/v1/customers/demo-mass-01/adjustments",
+                               {"points": 500, "reason": "welcome bonus"})[1]
+    approver.request("POST", f"/admin/v1/customers/demo-mass-01/adjustments/{adjustment['id']}/approve", {})
     connection = http.client.HTTPConnection(*served.server.address)
     connection.request("POST", "/admin/v1/rule-versions", body=(ROOT / "rules" / "wealth-at-1m.yaml").read_bytes(),
                        headers={"Authorization": f"Bearer {served.keys['ADMIN_KEY']}",
                                 "Content-Type": "application/yaml"})
     version = json.loads(connection.getresponse().read())["version"]
     connection.close()
-    return {"code": code, "version": version}
+    return {"code": code, "version": version, "month": local_now()[:7]}
 
 
-def shoot(page, name: str, language: str, size: str) -> None:
+def shoot(page, name: str, language: str, size: str, whole: bool = False) -> None:
+    """The page as the viewport shows it (``whole``: the whole page, for a long report)."""
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(OUT / f"{name}-{language}-{size}.png"))
+    page.screenshot(path=str(OUT / f"{name}-{language}-{size}.png"), full_page=whole)
 
 
 def main() -> None:
@@ -67,6 +87,12 @@ def main() -> None:
                 shoot(admin, "audit-trail", language, size)
                 admin.goto(f"{served.base}/console/admin/partners")
                 shoot(admin, "partners-and-keys", language, size)
+                admin.goto(f"{served.base}/console/admin/reports")
+                shoot(admin, "reports", language, size, whole=True)
+                admin.goto(f"{served.base}/console/admin/partners/skyport-lounges/statements/{made['month']}")
+                shoot(admin, "partner-statement", language, size)
+                desk.goto(f"{served.base}/console/desk/statements")
+                shoot(desk, "desk-statement", language, size)
                 admin.goto(f"{served.base}/docs")
                 admin.locator(".swagger-ui .info .title").wait_for()
                 shoot(admin, "api-docs", language, size)
