@@ -13,6 +13,7 @@ compiled programs released, its key cache emptied, its clock set back.
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -51,23 +52,32 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_schema():
-    schema = f"benefits_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def new_postgres_schema(prefix: str, revision: str = "head"):
+    """The URL of a new PostgreSQL schema migrated to ``revision``; dropped when the block ends."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     url = url.render_as_string(hide_password=False)
-    upgrade(url)
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        tables = [name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"]
-    yield url, engine, tables
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        upgrade(url, revision)
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    with new_postgres_schema("benefits_test") as url:
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            tables = [name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"]
+        yield url, engine, tables
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
