@@ -10,10 +10,11 @@ Rows (each a measurement and its baseline, both from this run):
    `benefits events import`, against a plain executemany of the rows the service
    wrote for them (target ≥ 25%);
 5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
-6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat).
+6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat);
+7. the finance reports over 10,000,000 ledger rows against their targets (bench/reports.py --json).
 
     .venv/bin/python bench/run.py [--scale 0.02] [--ledger-rows 10000000] [--seconds 8]
-                                  [--backends sqlite,postgresql] [--only http,bulk,points,rules,simulate]
+                                  [--backends sqlite,postgresql] [--only http,bulk,points,rules,simulate,reports]
                                   [--json] [--out results.json]
 """
 import argparse
@@ -30,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
                     table, wrk_path)
 
-SECTIONS = ("http", "bulk", "points", "rules", "simulate")
-FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py"}
+SECTIONS = ("http", "bulk", "points", "rules", "simulate", "reports")
+FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py", "reports": "bench/reports.py"}
 FULL_EVENTS = 1_000_000
 DEFAULT_SCALE = 0.02
 FULL_LEDGER_ROWS = 10_000_000
@@ -75,7 +76,8 @@ def foreign_row(name: str, data: dict) -> Row | None:
         return None  # a preparation step (e.g. storing customers), not a comparison
     label_keys = ("bench", "step", "case", "what", "via", "name")
     label = " ".join(str(data[k]) for k in label_keys if isinstance(data.get(k), str))
-    sizes = ", ".join(f"{_number(data[k])} {k}" for k in ("customers", "facts", "rules", "events", "calls")
+    sizes = ", ".join(f"{_number(data[k])} {k}" for k in ("customers", "facts", "rules", "events", "calls",
+                                                         "ledger_rows")
                       if isinstance(data.get(k), int) and not isinstance(data.get(k), bool))
     if sizes:
         label += f" ({sizes})"
@@ -105,7 +107,8 @@ def main() -> int:
                              f"(default {DEFAULT_SCALE}; 1 is the full size)")
     parser.add_argument("--ledger-rows", type=int, default=FULL_LEDGER_ROWS,
                         help=f"ledger rows of the large points case (default {FULL_LEDGER_ROWS:,})")
-    parser.add_argument("--foreign-timeout", type=float, default=900, help="seconds allowed to rules.py, simulate.py")
+    parser.add_argument("--foreign-timeout", type=float, default=3600,
+                        help="seconds allowed to rules.py, simulate.py, reports.py (which generates its history)")
     parser.add_argument("--rules-args", default="", help="extra arguments for bench/rules.py")
     parser.add_argument("--simulate-args", default="", help="extra arguments for bench/simulate.py")
     parser.add_argument("--json", action="store_true", help="print one JSON object per row instead of the table")
@@ -142,9 +145,10 @@ def main() -> int:
         if "points" in sections:
             import points
             rows += points.run(backend, load, args.ledger_rows)
-    for name in ("rules", "simulate"):
+    for name in ("rules", "simulate", "reports"):
         if name in sections:
-            extra = (args.rules_args if name == "rules" else args.simulate_args).split()
+            extra = {"rules": args.rules_args, "simulate": args.simulate_args,
+                     "reports": f"--ledger-rows {args.ledger_rows}"}[name].split()
             if args.backends != "sqlite,postgresql" and "--backends" not in extra:
                 extra += ["--backends", ",".join(backends)]
             rows += foreign_rows(name, args.foreign_timeout, extra)
