@@ -289,9 +289,9 @@ customers_group = Group("customers", "Customers: re-evaluate them under the acti
 def customers_reevaluate():
     """Re-evaluate every customer last evaluated under another rule version than the active one (after an
     activation, and once after an upgrade): tiers, signals and the benefit grants the reports count."""
-    total = 0
-    while count := _with_program(lambda s, program, now: customers.reevaluate_some(s, program, now)):
-        total += count
+    total, after = 0, ""
+    while done := _with_program(lambda s, program, now: customers.reevaluate_some(s, program, now, after=after)):
+        total, after = total + len(done), done[-1]
     click.echo(f"re-evaluated {total} customers")
 
 
