@@ -17,10 +17,12 @@ Rows (each a measurement and its baseline, both from this run):
 5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
 6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat);
 7. webhooks: messages a second delivered to a loopback receiver against plain POSTs to it, and the wait
-   from commit to delivery against one bare POST (bench/webhooks.py --json).
+   from commit to delivery against one bare POST (bench/webhooks.py --json);
+8. the finance reports over 10,000,000 ledger rows against their targets (bench/reports.py --json).
 
     .venv/bin/python bench/run.py [--scale 0.02] [--ledger-rows 10000000] [--seconds 8]
-                                  [--backends sqlite,postgresql] [--only http,procs,bulk,points,rules,simulate,webhooks]
+                                  [--backends sqlite,postgresql]
+                                  [--only http,procs,bulk,points,rules,simulate,webhooks,reports]
                                   [--json] [--out results.json]
 """
 import argparse
@@ -37,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
                     table, wrk_path)
 
-SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate", "webhooks")
-FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py", "webhooks": "bench/webhooks.py"}
+SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate", "webhooks", "reports")
+FOREIGN = {"rules": "bench/rules.py", "simulate": "bench/simulate.py", "webhooks": "bench/webhooks.py",
+           "reports": "bench/reports.py"}
 FULL_EVENTS = 1_000_000
 DEFAULT_SCALE = 0.02
 FULL_LEDGER_ROWS = 10_000_000
@@ -82,7 +85,8 @@ def foreign_row(name: str, data: dict) -> Row | None:
         return None  # a preparation step (e.g. storing customers), not a comparison
     label_keys = ("bench", "step", "case", "what", "via", "name")
     label = " ".join(str(data[k]) for k in label_keys if isinstance(data.get(k), str))
-    sizes = ", ".join(f"{_number(data[k])} {k}" for k in ("customers", "facts", "rules", "events", "calls")
+    sizes = ", ".join(f"{_number(data[k])} {k}" for k in ("customers", "facts", "rules", "events", "calls",
+                                                         "ledger_rows")
                       if isinstance(data.get(k), int) and not isinstance(data.get(k), bool))
     if sizes:
         label += f" ({sizes})"
@@ -112,7 +116,9 @@ def main() -> int:
                              f"(default {DEFAULT_SCALE}; 1 is the full size)")
     parser.add_argument("--ledger-rows", type=int, default=FULL_LEDGER_ROWS,
                         help=f"ledger rows of the large points case (default {FULL_LEDGER_ROWS:,})")
-    parser.add_argument("--foreign-timeout", type=float, default=900, help="seconds allowed to rules.py, simulate.py, webhooks.py")
+    parser.add_argument("--foreign-timeout", type=float, default=3600,
+                        help="seconds allowed to rules.py, simulate.py, webhooks.py, reports.py (which generates "
+                             "its history)")
     parser.add_argument("--rules-args", default="", help="extra arguments for bench/rules.py")
     parser.add_argument("--simulate-args", default="", help="extra arguments for bench/simulate.py")
     parser.add_argument("--webhooks-args", default="", help="extra arguments for bench/webhooks.py")
@@ -153,9 +159,10 @@ def main() -> int:
         if "points" in sections:
             import points
             rows += points.run(backend, load, args.ledger_rows)
-    for name in ("rules", "simulate", "webhooks"):
+    for name in ("rules", "simulate", "webhooks", "reports"):
         if name in sections:
-            extra = {"rules": args.rules_args, "simulate": args.simulate_args, "webhooks": args.webhooks_args}[name].split()
+            extra = {"rules": args.rules_args, "simulate": args.simulate_args, "webhooks": args.webhooks_args,
+                     "reports": f"--ledger-rows {args.ledger_rows}"}[name].split()
             if args.backends != "sqlite,postgresql" and "--backends" not in extra:
                 extra += ["--backends", ",".join(backends)]
             rows += foreign_rows(name, args.foreign_timeout, extra)

@@ -22,7 +22,9 @@ from .config import ConfigurationError
 from .errors import DomainError
 from .extension import Extension
 from .models import Role, SourceType
-from .services import audit, keys, ledger, outbox, redemptions, rule_versions, webhooks
+from .services import audit, customers, keys, ledger, outbox, partners, redemptions, reports, rule_versions, webhooks
+from .services.periods import month_start, months_before
+from .services.profiles import local_today
 
 EXIT_REFUSED = 1  # the service refused: an unknown key or version, an invalid document, rejected lines
 EXIT_UNUSABLE = 2  # usage or configuration: bad arguments, settings, no database or no schema
@@ -354,6 +356,115 @@ def events_import(file: Path, fmt: str, rejected_path: Path | None, chunk_size: 
         sys.exit(EXIT_REFUSED)
 
 
+customers_group = Group("customers", "Customers: re-evaluate them under the active version.")
+
+
+@app_command(customers_group, "reevaluate", "Re-evaluate customers last evaluated under another version.")
+def customers_reevaluate():
+    """Re-evaluate every customer last evaluated under another rule version than the active one (after an
+    activation, and once after an upgrade): tiers, signals and the benefit grants the reports count."""
+    total, after = 0, ""
+    while done := _with_program(lambda s, program, now: customers.reevaluate_some(s, program, now, after=after)):
+        total, after = total + len(done), done[-1]
+    click.echo(f"re-evaluated {total} customers")
+
+
+def _with_program(work, *, write: bool = True):
+    """``work(session, program, now)`` in one unit of work, under the active version."""
+    extension = _extension()
+
+    def run(session):
+        with extension.programs.active(session) as program:
+            return work(session, program, extension.now())
+
+    return _run(run, write=write)
+
+
+reports_group = Group("reports", "Finance reports, as JSON or CSV (month-end jobs).")
+FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+PART = click.option("--part", default=None, help="With --format csv: the part of the report (its first by default).")
+MONTH = click.DateTime(formats=["%Y-%m"])
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _report(name: str, work, fmt: str, part: str | None) -> None:
+    """Run a report in a reading unit and print it: JSON, or one part of it as CSV."""
+    answer = _with_program(work, write=False)
+    if fmt == "csv":
+        try:
+            click.echo(reports.csv_text(reports.table(name, answer, part)), nl=False)
+        except DomainError as error:
+            raise Unusable(f"--part: {error.errors[0]['message']}") from None
+    else:
+        click.echo(json.dumps(answer, default=_plain, ensure_ascii=False, indent=1))
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _months(first, last, today) -> tuple:
+    last = month_start(last.date()) if last else month_start(today)
+    return (month_start(first.date()) if first else month_start(last, -11)), last
+
+
+@app_command(reports_group, "points", "The points roll-forward by month.")
+@click.option("--from", "first", type=MONTH, default=None, help="YYYY-MM [default: 11 months before --to]")
+@click.option("--to", "last", type=MONTH, default=None, help="YYYY-MM [default: this month]")
+@FORMAT
+@PART
+def reports_points(first, last, fmt, part):
+    """The points roll-forward by month: opening, earned, spent, expired, reversed, adjusted, closing."""
+    _report("points", lambda s, program, now: reports.points(
+        s, program, *_months(first, last, local_today(program, now))), fmt, part)
+
+
+@app_command(reports_group, "liability", "Outstanding points, debts, IFRS 15 deferred revenue and its roll-forward.")
+@click.option("--as-of", "as_of", type=DAY, default=None, help="YYYY-MM-DD [default: today]")
+@FORMAT
+@PART
+def reports_liability(as_of, fmt, part):
+    """Outstanding points at the end of a day by expiry month, debts, deferred revenue and its roll-forward."""
+    _report("liability", lambda s, program, now: reports.liability(
+        s, program, as_of.date() if as_of else local_today(program, now), now=now), fmt, part)
+
+
+@app_command(reports_group, "benefits", "Benefit utilisation, and customers entitled now.")
+@click.option("--from", "first", type=MONTH, default=None, help="YYYY-MM [default: 11 months before --to]")
+@click.option("--to", "last", type=MONTH, default=None, help="YYYY-MM [default: this month]")
+@FORMAT
+@PART
+def reports_benefits(first, last, fmt, part):
+    """Confirmed quantities by month, benefit, partner and tier; customers entitled and quota granted now."""
+    _report("benefits", lambda s, program, now: reports.benefits(
+        s, program, *_months(first, last, local_today(program, now))), fmt, part)
+
+
+@app_command(reports_group, "statement", "A partner's statement of a month.")
+@click.argument("partner_id")
+@click.argument("month", type=MONTH)
+@FORMAT
+def reports_statement(partner_id, month, fmt):
+    """A partner's statement of MONTH (YYYY-MM): its confirmed redemptions at their unit price."""
+    secret = current_app.config["SECRET_KEY"]
+    _report("statement", lambda s, program, now: reports.statement(
+        s, program, partners.get(s, partner_id), month.date(), secret=secret), fmt, None)
+
+
+@app_command(reports_group, "tiers", "The tier migration matrix and the signals raised by month.")
+@click.option("--from", "first", type=DAY, default=None, help="YYYY-MM-DD [default: a year before --to]")
+@click.option("--to", "last", type=DAY, default=None, help="YYYY-MM-DD [default: today]")
+@FORMAT
+@PART
+def reports_tiers(first, last, fmt, part):
+    """Customers by tier at the end of --from and of --to, and the signals raised and cleared between."""
+    def work(s, program, now):
+        to = last.date() if last else local_today(program, now)
+        return reports.tiers(s, program, first.date() if first else months_before(to, 12), to)
+
+    _report("tiers", work, fmt, part)
+
+
 @click.command("demo", cls=Command, short_help="Demo partners, customers and events; print fresh demo keys.")
 @with_appcontext
 @needs_schema
@@ -361,13 +472,7 @@ def demo_command():
     """Create the demo partners, customers and events that are missing, and print fresh demo keys as shell exports."""
     from . import demo
 
-    extension = _extension()
-
-    def work(session):
-        with extension.programs.active(session) as program:
-            return demo.seed(session, program, extension.now())
-
-    created = db.run(extension.sessions, work)
+    created = _with_program(lambda session, program, now: demo.seed(session, program, now))
     click.echo("# demo keys (shown once; paste into your shell):")
     for variable, plaintext in created:
         click.echo(f"export {variable}={plaintext}")
@@ -408,7 +513,7 @@ def serve_command(bind: str, workers: int, threads: int):
 
 
 COMMANDS = (db_group, rules_group, keys_group, audit_group, points_group, redemptions_group, events_group,
-            consume_command, outbox_group, demo_command)
+            consume_command, outbox_group, customers_group, reports_group, demo_command)
 
 
 def init_app(app) -> None:

@@ -51,6 +51,18 @@ class OccurredInFuture(Invalid):
     reason = "occurred_in_future"
 
 
+class NoFxRate(Invalid):
+    """No exchange rate for the event's currency is in force at its `occurred_at`."""
+
+    reason = "no_fx_rate"
+
+
+class BeforeCutover(Invalid):
+    """The day asked for is before the report's data began to be kept."""
+
+    reason = "before_cutover"
+
+
 class Unauthenticated(DomainError):
     """A valid API key is required."""
 
@@ -70,7 +82,7 @@ class Forbidden(DomainError):
 
 
 class FourEyes(Forbidden):
-    """A rule version must be approved by an admin other than its author."""
+    """A rule version (or a manual adjustment) must be approved by an admin other than its author."""
 
     reason = "four_eyes"
 

@@ -73,6 +73,30 @@ class Source(StrEnum):
     REWARD = "reward"
 
 
+class MovementKind(StrEnum):
+    """How a lot's unspent remainder changed: as the ledger's kinds, or carried in (``opening``) when lot
+    movements began to be kept."""
+
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    REVERSE = "reverse"
+    ADJUST = "adjust"
+    OPENING = "opening"
+
+
+class AdjustmentStatus(StrEnum):
+    """A manual correction of points: pending until an admin other than its author approves it."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+
+
+class SignalChangeKind(StrEnum):
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
 class RedemptionStatus(StrEnum):
     """held → confirmed | cancelled | lapsed; a confirmed one may still be cancelled."""
 
@@ -160,6 +184,19 @@ class Money(TypeDecorator):
         return (Decimal(value) / 100).quantize(Decimal("0.01"))
 
 
+class ExactDecimal(TypeDecorator):
+    """A Decimal kept exactly as given (an exchange rate), stored as its text."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value)
+
+
 class Partner(Base):
     __tablename__ = "partners"
     __table_args__ = (one_of("kind", PartnerKind),)
@@ -226,6 +263,36 @@ class TierChange(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SignalChange(Base):
+    """A signal raised on a customer, or cleared: the history behind the signals raised per month."""
+
+    __tablename__ = "signal_changes"
+    __table_args__ = (Index("ix_signal_changes_changed_at", "changed_at", "kind", "signal"),
+                      one_of("kind", SignalChangeKind))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CustomerGrant(Base):
+    """A benefit rule that held for a customer at its last evaluation, with the tier it held then."""
+
+    __tablename__ = "customer_grants"
+    __table_args__ = (Index("ix_customer_grants_benefit_tier", "benefit", "tier"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    benefit: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(64))
+    quota: Mapped[Optional[int]] = mapped_column(Integer)  # None: unlimited
+    per: Mapped[Optional[str]] = mapped_column(String(16))
+    rule_version: Mapped[int] = mapped_column(Integer)
+
+
 class RuleVersion(Base):
     __tablename__ = "rule_versions"
     __table_args__ = (
@@ -259,8 +326,10 @@ class Event(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     type: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    amount: Mapped[Optional[Decimal]] = mapped_column(Money)
-    refunded: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Optional[Decimal]] = mapped_column(Money)  # as reported, in ``currency``
+    refunded: Mapped[Decimal] = mapped_column(Money)  # in ``currency`` too
+    currency: Mapped[Optional[str]] = mapped_column(String(3))
+    fx_rate: Mapped[Optional[Decimal]] = mapped_column(ExactDecimal)  # None: not converted (rate 1)
     body_hash: Mapped[str] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(BigInteger)
     rule_version: Mapped[int] = mapped_column(Integer)
@@ -272,7 +341,12 @@ class Lot(Base):
     """Points earned by one award: spent oldest first, expiring as a whole."""
 
     __tablename__ = "lots"
-    __table_args__ = (Index("ix_lots_customer_open", "customer_id", "expires_at", "id"),)
+    __table_args__ = (
+        Index("ix_lots_customer_open", "customer_id", "expires_at", "id"),
+        # the lots with points left, by expiry: what the liability report adds up
+        Index("ix_lots_unspent", "expires_at", "remaining", postgresql_where=text("remaining > 0"),
+              sqlite_where=text("remaining > 0")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
@@ -289,7 +363,11 @@ class Lot(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_customer", "customer_id", "id"), one_of("kind", EntryKind))
+    __table_args__ = (
+        Index("ix_ledger_entries_customer", "customer_id", "id"),
+        Index("ix_ledger_entries_posted", "created_at", "kind", "points"),  # covers the points roll-forward
+        one_of("kind", EntryKind),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
@@ -302,6 +380,69 @@ class LedgerEntry(Base):
     rule_id: Mapped[Optional[str]] = mapped_column(String(64))
     reference: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LotMovement(Base):
+    """A change of one lot's unspent remainder, so that what was outstanding can be told for a past day.
+
+    The movements of a lot add up to its ``remaining``; ``expires_at`` is the lot's.
+    """
+
+    __tablename__ = "lot_movements"
+    __table_args__ = (Index("ix_lot_movements_posted", "posted_at", "kind", "expires_at", "points"),
+                      one_of("kind", MovementKind))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    points: Mapped[int] = mapped_column(BigInteger)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReportCutover(Base):
+    """The moment lot movements began to be kept, when the database held points already: the liability
+    report refuses the days before it. No row: the history is complete."""
+
+    __tablename__ = "report_cutover"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Adjustment(Base):
+    """A manual correction of a customer's points: an ``adjust`` entry once another admin approves it."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (one_of("status", AdjustmentStatus),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    author_key_id: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approver: Mapped[Optional[str]] = mapped_column(String(100))
+    approver_key_id: Mapped[Optional[int]] = mapped_column(Integer)
+    approved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ledger_entry_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
+class FxRate(Base):
+    """Programme-currency units per unit of ``currency``, in force from ``valid_from`` until the next one."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (Index("ix_fx_rates_currency_valid_from", "currency", "valid_from", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_by_key_id: Mapped[Optional[int]] = mapped_column(Integer)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CapUsage(Base):
@@ -421,6 +562,8 @@ class Redemption(Base):
         Index("ix_redemptions_usage", "customer_id", "rule_id", "period"),
         Index("ix_redemptions_partner", "partner_id", "id"),
         Index("ix_redemptions_status_expiry", "status", "hold_expires_at"),
+        Index("ix_redemptions_partner_confirmed", "partner_id", "confirmed_at"),
+        Index("ix_redemptions_partner_cancelled", "partner_id", "cancelled_at"),
         one_of("status", RedemptionStatus),
         one_of("source", Source),
     )
@@ -441,6 +584,8 @@ class Redemption(Base):
     confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     lapsed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    tier: Mapped[Optional[str]] = mapped_column(String(64))  # the customer's when it was held
+    unit_price: Mapped[Optional[Decimal]] = mapped_column(Money)  # the catalog's settlement price at confirmation
 
 
 class OutboxMessage(Base):

@@ -3,8 +3,8 @@
 PostgreSQL is used when reachable (BENEFITS_TEST_POSTGRES_URL, by default
 127.0.0.1:5432, database `test`); each test starts from a freshly migrated
 SQLite file or freshly truncated PostgreSQL schema, and ends by checking the
-invariants: every balance equals its ledger sum and its lots, and the audit
-chain verifies.
+invariants: every balance equals its ledger sum and its lots, every lot's
+remainder its movements, and the audit chain verifies.
 
 The app of the `app` fixture is built once per backend (building one costs more
 than most tests) and made as new for every test: its database emptied, its
@@ -13,6 +13,7 @@ compiled programs released, its key cache emptied, its clock set back.
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,23 +53,32 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_schema():
-    schema = f"benefits_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def new_postgres_schema(prefix: str, revision: str = "head"):
+    """The URL of a new PostgreSQL schema migrated to ``revision``; dropped when the block ends."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     url = url.render_as_string(hide_password=False)
-    upgrade(url)
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        tables = [name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"]
-    yield url, engine, tables
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        upgrade(url, revision)
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    with new_postgres_schema("benefits_test") as url:
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            tables = [name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"]
+        yield url, engine, tables
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +144,11 @@ def check_invariants(engine) -> None:
             "LEFT JOIN lots t ON t.customer_id = c.id GROUP BY c.id, c.balance "
             "HAVING COALESCE(SUM(t.remaining), 0) <> CASE WHEN c.balance > 0 THEN c.balance ELSE 0 END")).all()
         assert lots == [], f"lots' remainders differ from the balance: {lots}"
+        unmoved = connection.execute(sa.text(
+            "SELECT t.id, t.remaining, COALESCE(SUM(m.points), 0) FROM lots t "
+            "LEFT JOIN lot_movements m ON m.lot_id = t.id GROUP BY t.id, t.remaining "
+            "HAVING t.remaining <> COALESCE(SUM(m.points), 0)")).all()
+        assert unmoved == [], f"lots' remainders differ from their movements: {unmoved}"
         overspent = connection.execute(sa.text(
             "SELECT id FROM lots WHERE remaining < 0 OR remaining > points")).all()
         assert overspent == [], f"lots spent beyond their size: {overspent}"

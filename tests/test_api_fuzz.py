@@ -112,6 +112,8 @@ class World:
                                          json={})
         assert response.status_code == 200, response.get_json()
         versions = [1, draft.get_json()["version"], approved.get_json()["version"]]
+        adjustment = admin_api.post("/admin/v1/customers/c-mass/adjustments", json={"points": 40, "reason": "fuzz"})
+        assert adjustment.status_code == 201, adjustment.get_json()
         self.values = {
             "customer_id": ["c-private", "c-wealth", "c-mass"],
             "event_id": events,
@@ -125,6 +127,9 @@ class World:
             "webhook_id": [hook.get_json()["id"]],
             "message_id": [item["message_id"] for item in admin_api.get(
                 f"/admin/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()["items"]],
+            "currency": ["USD", "HKD", "CNY"],
+            "month": ["2026-11", "2026-12"],
+            "adjustment_id": [adjustment.get_json()["id"]],
         }
 
     def key_for(self, path: str) -> str | None:

@@ -32,6 +32,7 @@ MATRIX = {
     ("GET", "/partner/v1/redemptions"): PARTNER,
     ("POST", "/partner/v1/redemptions/<int:redemption_id>/confirm"): PARTNER,
     ("POST", "/partner/v1/redemptions/<int:redemption_id>/cancel"): PARTNER,
+    ("GET", "/partner/v1/statements/<month>"): PARTNER,
     ("POST", "/admin/v1/rule-versions"): ADMIN,
     ("GET", "/admin/v1/rule-versions"): ADMIN,
     ("GET", "/admin/v1/rule-versions/active"): ADMIN,
@@ -57,6 +58,16 @@ MATRIX = {
     ("GET", "/admin/v1/webhooks/<int:webhook_id>/deliveries"): ADMIN,
     ("POST", "/admin/v1/webhooks/<int:webhook_id>/deliveries/<message_id>/retry"): ADMIN,
     ("POST", "/admin/v1/webhooks/<int:webhook_id>/deliveries/<message_id>/skip"): ADMIN,
+    ("PUT", "/admin/v1/fx-rates/<currency>"): ADMIN,
+    ("GET", "/admin/v1/fx-rates"): ADMIN,
+    ("POST", "/admin/v1/customers/<customer_id>/adjustments"): ADMIN,
+    ("POST", "/admin/v1/customers/<customer_id>/adjustments/<int:adjustment_id>/approve"): ADMIN,
+    ("GET", "/admin/v1/adjustments"): ADMIN,
+    ("GET", "/admin/v1/reports/points"): ADMIN,
+    ("GET", "/admin/v1/reports/liability"): ADMIN,
+    ("GET", "/admin/v1/reports/benefits"): ADMIN,
+    ("GET", "/admin/v1/reports/partners/<partner_id>/statements/<month>"): ADMIN,
+    ("GET", "/admin/v1/reports/tiers"): ADMIN,
 }
 CALLERS = ("no key", "bad key", "app", "partner A", "partner B", "admin")
 
@@ -87,6 +98,7 @@ def world(app, client, app_api, admin_api, partner_api):
     partner_b = partner_api("westlake", ["airport_lounge"], "hotel")
     code = pass_code(app_api, "c1", ttl_seconds=3600)
     redemption = redeem(partner_a, code)["id"]
+    adjustment = admin_api.post("/admin/v1/customers/c1/adjustments", json={"points": 10, "reason": "goodwill"})
     callers = {"no key": Caller(client, None), "bad key": Caller(client, "vb_app_forged"), "app": app_api,
                "partner A": partner_a, "partner B": partner_b,
                "admin": Caller(client, make_key(app, "admin", "carol"))}
@@ -96,7 +108,8 @@ def world(app, client, app_api, admin_api, partner_api):
     values = {"customer_id": "c1", "reward_id": "extra-lounge", "event_id": "e1", "code": code,
               "redemption_id": redemption, "version": 1, "a": 1, "b": 1, "partner_id": "skyport", "key_id": spare,
               "webhook_id": hook.get_json()["id"], "message_id": admin_api.get(
-                  f"/admin/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()["items"][0]["message_id"]}
+                  f"/admin/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()["items"][0]["message_id"],
+              "currency": "USD", "month": "2026-11", "adjustment_id": adjustment.get_json()["id"]}
     return callers, values
 
 

@@ -116,8 +116,8 @@ def test_help_shows_the_service_commands_only_each_with_its_whole_summary(tmp_pa
     assert done.returncode == 0
     commands = done.stdout.split("Commands:")[1].strip().split("\n\n")[0]
     names = [line.split()[0] for line in commands.splitlines()]
-    assert names == ["audit", "consume", "db", "demo", "events", "keys", "outbox", "points", "redemptions", "rules",
-                     "serve"]
+    assert names == ["audit", "consume", "customers", "db", "demo", "events", "keys", "outbox", "points", "redemptions",
+                     "reports", "rules", "serve"]
     assert "..." not in commands and "--app" not in done.stdout and "shell" not in names
     assert "Exit codes" in done.stdout
     keys = benefits(None, "keys", "--help", cwd=tmp_path).stdout

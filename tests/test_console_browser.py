@@ -163,6 +163,31 @@ def test_the_desk_fits_a_phone(served):
     expect(desk.get_by_role("button", name=re.compile("^Hold Medical green channel"))).to_be_visible()
 
 
+def test_a_partner_opens_its_statement_from_the_desk_and_prints_it_without_the_navigation(served):
+    for key, benefit in (("WESTLAKE_KEY", "hotel_night"), ("SKYPORT_KEY", "airport_lounge")):
+        status, held = served.api(key).request("POST", "/partner/v1/redemptions", {
+            "pass_code": pass_code(served, "demo-private-01"), "benefit": benefit, "capture": True})
+        assert status == 201, held
+    desk = served.sign_in("SKYPORT_KEY")
+    desk.get_by_role("link", name="Monthly statements").click()
+    expect(desk.get_by_role("heading", name=re.compile("^Statement of"))).to_be_visible()
+    assert desk.locator("table.lines tbody tr").count() >= 1
+    assert "Partner hotel night" not in desk.locator("table.lines").inner_text()  # another partner's visit
+    desk.emulate_media(media="print")
+    expect(desk.locator("header.top")).to_be_hidden()
+    expect(desk.get_by_role("button", name="Print")).to_be_hidden()
+    expect(desk.locator("table.lines")).to_be_visible()
+
+
+def test_the_reports_page_draws_its_charts(served):
+    admin = served.sign_in("ADMIN_KEY")
+    admin.get_by_role("link", name="Reports").click()
+    for chart in ("flows", "closings", "usage", "heat"):
+        drawn = admin.locator(f"svg.chart.{chart}")
+        expect(drawn).to_be_visible()
+        assert drawn.bounding_box()["width"] > 200 and drawn.locator("rect").count() >= 1
+
+
 def test_docs_render_from_the_service_alone(served):
     page = served.page()
     page.goto(served.base + "/docs")

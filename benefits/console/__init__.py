@@ -27,7 +27,7 @@ blp.after_request(no_other_host)
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, desk, docs, entry, webhooks  # noqa: F401  (routes register on blp)
+    from . import admin, desk, docs, entry, reports, webhooks  # noqa: F401  (routes register on blp)
 
     app.register_blueprint(blp)
     app.register_blueprint(docs.blp)

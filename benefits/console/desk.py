@@ -68,21 +68,23 @@ def hold():
     return show(action("hold", work, g.session), pass_code=code)
 
 
-def _settle(redemption_id: int, settle, message: str):
+def _settle(name: str, redemption_id: int, settle, message: str):
     def work() -> dict:
         settle(g.session, context.partner(), redemption_id, actor=context.actor(), now=context.now())
         return {"message": message, "values": {"id": redemption_id}}
 
-    return show(action(settle.__name__, work, g.session), pass_code=request.form.get("pass_code") or None)
+    return show(action(name, work, g.session), pass_code=request.form.get("pass_code") or None)
 
 
 @blp.post("/desk/redemptions/<int:redemption_id>/confirm")
 @page(Role.PARTNER)
 def confirm(redemption_id):
-    return _settle(redemption_id, redemptions.confirm, "Redemption {id} is confirmed.")
+    program = context.program()
+    return _settle("confirm", redemption_id, lambda s, *args, **kwargs: redemptions.confirm(s, program, *args, **kwargs),
+                   "Redemption {id} is confirmed.")
 
 
 @blp.post("/desk/redemptions/<int:redemption_id>/cancel")
 @page(Role.PARTNER)
 def cancel(redemption_id):
-    return _settle(redemption_id, redemptions.cancel, "Redemption {id} is cancelled; its quota is back.")
+    return _settle("cancel", redemption_id, redemptions.cancel, "Redemption {id} is cancelled; its quota is back.")

@@ -37,7 +37,8 @@ FIELDS = {
     "is_birthday_month": Field("bool"),
     "tenure_days": Field("number"),
     "aum_growth_3m": Field("number"),
-    "amount": Field("number", event=True),
+    "amount": Field("number", event=True),  # in the programme's currency (converted)
+    "original_amount": Field("number", event=True),  # in the currency the transaction was made in
     "currency": Field("string", event=True),
     "category": Field("string", event=True),
     "channel": Field("string", event=True),

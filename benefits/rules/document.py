@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+from decimal import Decimal
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -253,6 +254,7 @@ def _reference_errors(document: dict) -> list[dict]:
     tier_ids = _tier_ids(document)
     catalog = document.get("catalog") if isinstance(document.get("catalog"), dict) else {}
     errors = _timezone_errors(document) + _tier_errors(document, tier_ids) + _rule_id_errors(document)
+    errors += _price_errors(catalog)
     for section in SECTIONS:
         scope = conditions.Scope(tiers=tier_ids, events=section == "earning")
         for index, rule in _items(document, section):
@@ -279,6 +281,23 @@ def _timezone_errors(document: dict) -> list[dict]:
         except (ZoneInfoNotFoundError, ValueError):
             return [_error("timezone", f"unknown time zone {timezone!r} (an IANA name such as Asia/Shanghai)")]
     return []
+
+
+def _price_errors(catalog: dict) -> list[dict]:
+    """A settlement price is money: at most two decimal places."""
+    errors = []
+    for benefit, entry in catalog.items():
+        price = entry.get("settlement_price") if isinstance(entry, dict) else None
+        if isinstance(price, (int, float)) and not isinstance(price, bool) and math.isfinite(price):
+            if decimal_places(price) > 2:
+                errors.append(_error(f"catalog.{benefit}.settlement_price", "must have at most two decimal places"))
+    return errors
+
+
+def decimal_places(number) -> int:
+    """The decimal places of a document's number as it was written (0.1 has one)."""
+    exponent = Decimal(repr(number) if isinstance(number, float) else number).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _tier_ids(document: dict) -> tuple[str, ...]:

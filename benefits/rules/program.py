@@ -108,6 +108,11 @@ class Program:
         self.pending_days: int = document.get("points", {}).get("pending_days", 0)
         self.expiry_notice_days: int = document.get("points", {}).get("expiry_notice_days",
                                                                        DEFAULT_EXPIRY_NOTICE_DAYS)
+        self.currency: str = document["currency"]
+        points = document.get("points", {})
+        self.point_value: Decimal | None = exact(points["value"]) if "value" in points else None
+        self.expected_breakage: Decimal | None = (exact(points["expected_breakage"])
+                                                  if "expected_breakage" in points else None)
 
         self._tier_rules = {f"t{i}": compile_condition(tier["when"])
                             for i, tier in enumerate(document["tiers"]) if "when" in tier}
@@ -140,6 +145,11 @@ class Program:
         above = self.document["tiers"][self.tier_ids.index(tier) - 1]
         found = thresholds(above.get("when"))
         return (above["id"], *found) if found is not None else None
+
+    def settlement_price(self, benefit: str) -> Decimal | None:
+        """What the bank pays a partner for one unit of ``benefit``, if the catalog says."""
+        price = self.catalog.get(benefit, {}).get("settlement_price")
+        return None if price is None else exact(price).quantize(Decimal("0.01"))
 
     def definitions(self) -> dict[str, dict]:
         """The durable_rules ruleset definitions, by group (tiers, profile, earning)."""

@@ -118,3 +118,17 @@ def aum_growth_3m(session: Session, customer_id: str) -> float | None:
     if not earlier:
         return None
     return float(latest.aum / earlier - 1)
+
+
+def reevaluate_some(session: Session, program: Program, now: datetime, *, after: str = "",
+                    limit: int = 500) -> list[str]:
+    """Re-evaluate up to ``limit`` customers (with an id after ``after``) last evaluated under another
+    version, each under its row lock, so that tiers, signals and the benefit grants the reports count
+    follow an activation without waiting for each customer's next request. Returns their ids:
+    ``benefits customers reevaluate`` goes on after the last one until none is left, in one pass over
+    the customers."""
+    due = session.execute(select(Customer.id).where(Customer.id > after, Customer.tier_version != program.version)
+                          .order_by(Customer.id).limit(limit)).scalars().all()
+    for customer_id in due:
+        tiers.refresh(session, lock(session, customer_id), program, now)
+    return list(due)

@@ -2,7 +2,9 @@
 
 An event's awards come from the active rules, are cut to what remains under
 each rule's cap for the customer and the period (in the programme's timezone,
-by the event's ``occurred_at``), and become lots and ``earn`` entries.
+by the event's ``occurred_at``), and become lots and ``earn`` entries. An
+amount in another currency than the programme's is converted first, at the
+rate in force at ``occurred_at`` (``fx``): the rules see the converted amount.
 """
 import hashlib
 import json
@@ -15,11 +17,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..errors import DomainError, EventConflict, Invalid, NotFound, OccurredInFuture
-from ..models import CapUsage, Customer, EntryKind, Event, EventType, LedgerEntry, Lot
+from ..errors import DomainError, EventConflict, Invalid, NoFxRate, NotFound, OccurredInFuture
+from ..models import CapUsage, Customer, EntryKind, Event, EventType, LedgerEntry, Lot, LotMovement, MovementKind
 from ..rules import Program
 from .. import db, metrics
-from . import audit, customers, ledger, tiers
+from . import audit, customers, fx, ledger, tiers
 from .periods import month_end_after, period_key
 from .profiles import rule_fields
 
@@ -82,8 +84,8 @@ class _Account:
 
 
 # The statements of recording, built once: constructing and compiling SQL costs more than running it.
-_CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS = (model.__table__ for model in (Customer, Event, Lot, LedgerEntry,
-                                                                            CapUsage))
+_CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for model in (
+    Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
 LOCK_CUSTOMERS = (select(_CUSTOMERS).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                   .order_by(_CUSTOMERS.c.id).with_for_update())
 KNOWN_EVENTS = select(_EVENTS.c.id, _EVENTS.c.body_hash, _EVENTS.c.response).where(
@@ -95,6 +97,7 @@ CAP_USAGE = select(_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _
 INSERT_EVENTS = insert(_EVENTS)
 INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, sort_by_parameter_order=True)
 INSERT_ENTRIES = insert(_ENTRIES)
+INSERT_MOVEMENTS = insert(_MOVEMENTS)
 INSERT_CAPS = insert(_CAPS)
 UPDATE_CAPS = update(_CAPS).where(_CAPS.c.customer_id == bindparam("c"), _CAPS.c.rule_id == bindparam("r"),
                                   _CAPS.c.period_start == bindparam("p")).values(points=bindparam("used"))
@@ -116,7 +119,9 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
 
     Each event is answered as it would be alone, in the order given: refused if
     dated more than ``CLOCK_SKEW`` after ``now`` (it would earn under the caps of
-    a period that has not begun) or for an unknown customer; a replay of an event
+    a period that has not begun), for an unknown customer, or when its currency
+    has no exchange rate in force at ``occurred_at`` (the chunk's rates are read
+    once, before the rules are evaluated); a replay of an event
     recorded before (or earlier in the chunk) answers its first answer, the same
     id with another body is a conflict. The chunk's customers are locked in the
     order of their ids, so two chunks cannot deadlock; caps, debts and balances
@@ -128,11 +133,12 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
     known = {row.id: (row.body_hash, row.response)
              for row in connection.execute(KNOWN_EVENTS, {"ids": list({e.id for e in reported})})}
     usage = _cap_usage(connection, program, reported, accounts)
+    rates = fx.Rates.load(connection, program, [(e.currency, e.occurred_at) for e in reported if e.amount is not None])
     writes = _Writes()
     actors = [actor] * len(reported) if isinstance(actor, audit.Actor) else actor
     outcomes = []
     for event, by in zip(reported, actors):
-        outcomes.append(_one(session, program, event, accounts, known, usage, writes, actor=by, now=now))
+        outcomes.append(_one(session, program, event, accounts, known, usage, rates, writes, actor=by, now=now))
     writes.flush(session, program, usage, accounts, now=now)
     return outcomes
 
@@ -162,7 +168,8 @@ def _cap_usage(connection, program: Program, reported: list[ReportedEvent],
     return {(customer, rule, period): [points, True] for customer, rule, period, points in rows}
 
 
-def _one(session, program, event: ReportedEvent, accounts, known, usage, writes, *, actor, now) -> Recorded:
+def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, writes, *, actor,
+         now) -> Recorded:
     if _too_late(event, now):
         return Recorded(event.id, "error", refusal=OccurredInFuture([{
             "path": "json.occurred_at",
@@ -177,6 +184,14 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, writes,
             return Recorded(event.id, "error", refusal=EventConflict(
                 f"event {event.id!r} was recorded with a different body"))
         return Recorded(event.id, "duplicate", answer=answer)
+    conversion = None
+    if event.amount is not None and fx.is_foreign(event.currency, program):
+        rate = rates.at(event.currency, event.occurred_at)
+        if rate is None:
+            return Recorded(event.id, "error", refusal=NoFxRate([{"path": "json.currency", "message": (
+                f"no exchange rate from {event.currency} to {program.currency} is in force at "
+                f"{event.occurred_at.isoformat()}")}]))
+        conversion = fx.Conversion.at(event.amount, rate, program.currency)
     if not account.refreshed:
         if account.customer.tier_version != program.version:  # re-evaluated (and audited) through the ORM
             account.customer = session.get(Customer, account.customer.id)
@@ -186,7 +201,10 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, writes,
     expires_at = month_end_after(event.occurred_at, program.expiry_months, program.timezone)
     available_at = (event.occurred_at + timedelta(days=program.pending_days) if event.type == EventType.TRANSACTION
                     else min(event.occurred_at, now))  # learning points are never pending
-    for award in program.earn(rule_fields(account.customer, program, now), event.rule_fields()):
+    fields = event.rule_fields() | {"original_amount": event.amount}
+    if conversion is not None:
+        fields["amount"] = conversion.amount
+    for award in program.earn(rule_fields(account.customer, program, now), fields):
         points = _within_cap(usage, event.customer_id, award, event.occurred_at, program.timezone)
         answered.append({"rule": award.rule, "points": points})
         if points > 0:
@@ -194,7 +212,9 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, writes,
                         actor=actor)
     answer = {"id": event.id, "points": sum(a["points"] for a in answered), "awards": answered,
               "balance": account.balance}
-    writes.event(event, digest, answer, program, now)
+    if conversion is not None:
+        answer["converted"] = conversion.answer()
+    writes.event(event, digest, answer, program, now, rate=conversion.rate if conversion else None)
     known[event.id] = (digest, answer)
     return Recorded(event.id, "created", answer=answer)
 
@@ -226,9 +246,11 @@ class _Writes:
                           "available_at": available_at, "expires_at": expires_at})
         self.earned.append((account, self.lots[-1], account.balance, actor))
 
-    def event(self, event: ReportedEvent, digest: str, answer: dict, program: Program, now: datetime) -> None:
+    def event(self, event: ReportedEvent, digest: str, answer: dict, program: Program, now: datetime, *,
+              rate: Decimal | None) -> None:
         self.events.append({"id": event.id, "customer_id": event.customer_id, "type": event.type,
                             "occurred_at": event.occurred_at, "amount": event.amount, "refunded": Decimal(0),
+                            "currency": event.currency, "fx_rate": rate,
                             "body_hash": digest, "points": answer["points"], "rule_version": program.version,
                             "response": answer, "created_at": now})
 
@@ -241,17 +263,22 @@ class _Writes:
         for lot in self.lots:
             lot["rule_version"] = program.version
         lot_ids = connection.execute(INSERT_LOTS, self.lots).scalars().all() if self.lots else []
-        entries = []
+        entries, movements = [], []
         for (account, lot, balance, actor), lot_id in zip(self.earned, lot_ids):
             entries.append({"customer_id": account.customer.id, "kind": EntryKind.EARN, "points": lot["points"],
                             "balance_after": balance, "event_id": lot["event_id"], "lot_id": lot_id,
                             "rule_version": program.version, "rule_id": lot["rule_id"], "reference": None,
                             "created_at": now})
+            if lot["remaining"] > 0:
+                movements.append({"lot_id": lot_id, "kind": MovementKind.EARN, "points": lot["remaining"],
+                                  "posted_at": now, "expires_at": lot["expires_at"]})
             audit.record(session, actor, "points.earned", "customer", account.customer.id, at=now, after={
                 "points": lot["points"], "balance": balance, "event_id": lot["event_id"], "rule": lot["rule_id"],
                 "rule_version": program.version, "lot_id": lot_id, "expires_at": lot["expires_at"]})
         if entries:
             connection.execute(INSERT_ENTRIES, entries)
+        if movements:
+            connection.execute(INSERT_MOVEMENTS, movements)
         _store_usage(connection, usage)
         changed = [account for account in accounts.values() if account.balance != account.stored_balance]
         if changed:
@@ -274,9 +301,13 @@ def _store_usage(connection, usage: dict) -> None:
         connection.execute(INSERT_CAPS, new)
 
 
-def reverse(session: Session, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
+def reverse(session: Session, program: Program, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
             now: datetime) -> dict:
-    """Refund all (``amount`` None) or part of an event: each award keeps floor(awarded × unrefunded / amount)."""
+    """Refund all (``amount`` None) or part of an event: each award keeps floor(awarded × unrefunded / amount).
+
+    ``amount`` is in the event's currency; a foreign-currency refund is converted
+    at the event's own rate, whatever the rate is now.
+    """
     event = get(session, event_id)
     customer = customers.lock(session, event.customer_id)
     session.refresh(event)
@@ -295,7 +326,10 @@ def reverse(session: Session, event_id: str, amount: Decimal | None, *, actor: a
             ledger.reverse(session, customer, lot, points, event_id=event.id, actor=actor, now=now)
             reversed_points += points
     event.refunded = refunded_after
-    return {"points_reversed": reversed_points, "balance": customer.balance}
+    answer = {"points_reversed": reversed_points, "balance": customer.balance}
+    if event.fx_rate is not None:
+        answer["converted"] = fx.Conversion.at(amount, event.fx_rate, program.currency).answer()
+    return answer
 
 
 def get(session: Session, event_id: str) -> Event:

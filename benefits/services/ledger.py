@@ -6,6 +6,8 @@ always equals the sum of the ledger. Lots hold what was earned: spending and
 reversals take the oldest first; a debt (negative balance) left by a reversal
 is paid first by newly earned points. Hence, always: the lots' unspent
 remainders add up to the balance when it is positive, and to 0 otherwise.
+Every change of a lot's remainder is also written as a lot movement (``move``),
+so that what was outstanding on a past day is an aggregate of them.
 The caller holds the customer's row lock.
 """
 from datetime import datetime
@@ -14,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import InsufficientPoints
-from ..models import Customer, EntryKind, LedgerEntry, Lot
+from ..models import Customer, EntryKind, LedgerEntry, Lot, LotMovement, MovementKind
 from . import audit, customers
 
 
@@ -28,21 +30,25 @@ def post(session: Session, customer: Customer, kind: EntryKind, points: int, *, 
     return entry
 
 
-def earn(session: Session, customer: Customer, points: int, *, rule_id: str, rule_version: int,
-         event_id: str | None, earned_at: datetime, available_at: datetime, expires_at: datetime,
-         actor: audit.Actor, now: datetime) -> Lot:
+def move(session: Session, lot: Lot, points: int, kind: MovementKind, now: datetime) -> None:
+    """Change a lot's unspent remainder by ``points`` and write the movement."""
+    lot.remaining += points
+    session.add(LotMovement(lot_id=lot.id, kind=kind, points=points, posted_at=now, expires_at=lot.expires_at))
+
+
+def add_lot(session: Session, customer: Customer, kind: EntryKind, points: int, *, rule_id: str,
+            rule_version: int | None, event_id: str | None, earned_at: datetime, available_at: datetime,
+            expires_at: datetime, now: datetime, reference: str | None = None) -> LedgerEntry:
+    """Points that go into a new lot (an ``earn``, or a positive ``adjust``): a debt is paid from them first."""
     debt = max(0, -customer.balance)
     lot = Lot(customer_id=customer.id, event_id=event_id, rule_id=rule_id, rule_version=rule_version,
-              points=points, remaining=points - min(points, debt), earned_at=earned_at,
-              available_at=available_at, expires_at=expires_at)
+              points=points, remaining=0, earned_at=earned_at, available_at=available_at, expires_at=expires_at)
     session.add(lot)
     session.flush()
-    post(session, customer, EntryKind.EARN, points, now=now, lot_id=lot.id, event_id=event_id,
-         rule_version=rule_version, rule_id=rule_id)
-    audit.record(session, actor, "points.earned", "customer", customer.id, at=now, after={
-        "points": points, "balance": customer.balance, "event_id": event_id, "rule": rule_id,
-        "rule_version": rule_version, "lot_id": lot.id, "expires_at": expires_at})
-    return lot
+    if points > debt:
+        move(session, lot, points - debt, MovementKind(kind), now)
+    return post(session, customer, kind, points, now=now, lot_id=lot.id, event_id=event_id,
+                rule_version=rule_version, rule_id=rule_id, reference=reference)
 
 
 def pending(session: Session, customer_id: str, now: datetime) -> int:
@@ -69,13 +75,13 @@ def _open_lots(session: Session, customer_id: str, now: datetime, *, first_lot: 
             yield lot
 
 
-def _take(lots, points: int) -> int:
+def _take(session: Session, lots, points: int, kind: MovementKind, now: datetime) -> int:
     """Take up to ``points`` from ``lots`` in order; returns what could not be taken."""
     for lot in lots:
         if points == 0:
             break
         taken = min(lot.remaining, points)
-        lot.remaining -= taken
+        move(session, lot, -taken, kind, now)
         points -= taken
     return points
 
@@ -87,7 +93,7 @@ def spend(session: Session, customer: Customer, points: int, *, reference: str, 
     available = spendable(session, customer, now)
     if available < points:
         raise InsufficientPoints(f"{points} points needed, {max(available, 0)} spendable")
-    _take(_open_lots(session, customer.id, now), points)
+    _take(session, _open_lots(session, customer.id, now), points, MovementKind.REDEEM, now)
     entry = post(session, customer, EntryKind.REDEEM, -points, now=now, rule_version=rule_version,
                  rule_id=rule_id, reference=reference)
     audit.record(session, actor, "points.spent", "customer", customer.id, at=now, after={
@@ -99,7 +105,8 @@ def spend(session: Session, customer: Customer, points: int, *, reference: str, 
 def reverse(session: Session, customer: Customer, lot: Lot, points: int, *, event_id: str,
             actor: audit.Actor, now: datetime) -> None:
     """Take back ``points`` of ``lot``'s award: from that lot first, then the oldest; the rest is debt."""
-    _take(_open_lots(session, customer.id, now, first_lot=lot, include_pending=True), points)
+    _take(session, _open_lots(session, customer.id, now, first_lot=lot, include_pending=True), points,
+          MovementKind.REVERSE, now)
     post(session, customer, EntryKind.REVERSE, -points, now=now, lot_id=lot.id, event_id=event_id,
          rule_version=lot.rule_version, rule_id=lot.rule_id)
     audit.record(session, actor, "points.reversed", "customer", customer.id, at=now, after={
@@ -114,13 +121,21 @@ def expire_due(session: Session, customer: Customer, *, now: datetime, actor: au
         .order_by(Lot.expires_at, Lot.id)).scalars().all()
     total = 0
     for lot in lots:
-        points, lot.remaining = lot.remaining, 0
+        points = lot.remaining
+        move(session, lot, -points, MovementKind.EXPIRE, now)
         total += points
         post(session, customer, EntryKind.EXPIRE, -points, now=now, lot_id=lot.id, event_id=lot.event_id,
              rule_version=lot.rule_version, rule_id=lot.rule_id)
         audit.record(session, actor, "points.expired", "customer", customer.id, at=now, after={
             "points": points, "balance": customer.balance, "lot_id": lot.id, "expires_at": lot.expires_at})
     return total
+
+
+def take_back(session: Session, customer: Customer, points: int, *, now: datetime,
+              reference: str | None = None) -> LedgerEntry:
+    """A negative ``adjust``: from the oldest lots, pending ones included, as a reversal; the rest is a debt."""
+    _take(session, _open_lots(session, customer.id, now, include_pending=True), points, MovementKind.ADJUST, now)
+    return post(session, customer, EntryKind.ADJUST, -points, now=now, reference=reference)
 
 
 def expire_some(session: Session, now: datetime, limit: int = 500) -> tuple[int, int]:

@@ -60,6 +60,16 @@ def month_end_after(at: datetime, months: int, tz: ZoneInfo) -> datetime:
     return local_midnight(_month_start(local.year, local.month + months + 1), tz)
 
 
+def month_start(day: date, months: int = 0) -> date:
+    """The first day of the month ``months`` after (or, negative, before) the month of ``day``."""
+    return _month_start(day.year, day.month + months)
+
+
+def month_label(day: date) -> str:
+    """A month as reports name it: ``2026-11``."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def months_before(day: date, months: int) -> date:
     """The same day ``months`` calendar months earlier, clipped to the month's end (05-31 → 02-28)."""
     first = _month_start(day.year, day.month - months)

@@ -60,10 +60,11 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     redemption = Redemption(
         partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit,
         quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule,
-        rule_version=chosen.rule_version, period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL)
+        rule_version=chosen.rule_version, period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL,
+        tier=customer.tier)
     held = snapshot(redemption)
     if request.capture:  # written once, confirmed; audited as held, then confirmed
-        redemption.status, redemption.confirmed_at, redemption.hold_expires_at = RedemptionStatus.CONFIRMED, now, None
+        _confirm(program, redemption, now)
     session.add(redemption)
     session.flush()
     audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now,
@@ -90,21 +91,27 @@ def _refuse_if_over(session: Session, redemption: Redemption, now: datetime) -> 
         raise HoldExpired(f"the hold lapsed at {redemption.hold_expires_at.isoformat()}")
 
 
-def confirm(session: Session, partner: Partner, redemption_id: int, *, actor: audit.Actor,
+def confirm(session: Session, program: Program, partner: Partner, redemption_id: int, *, actor: audit.Actor,
             now: datetime) -> Redemption:
     redemption = get_own(session, partner, redemption_id, lock=True)
     _refuse_if_over(session, redemption, now)
     if redemption.status == RedemptionStatus.CANCELLED:
         raise AlreadyCancelled(f"redemption {redemption_id} was cancelled")
     if redemption.status == RedemptionStatus.HELD:
-        confirm_held(session, redemption, actor=actor, now=now)
+        confirm_held(session, program, redemption, actor=actor, now=now)
     return redemption
 
 
-def confirm_held(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:
-    redemption.status, redemption.confirmed_at = RedemptionStatus.CONFIRMED, now
-    redemption.hold_expires_at = None
+def confirm_held(session: Session, program: Program, redemption: Redemption, *, actor: audit.Actor,
+                 now: datetime) -> None:
+    """Confirm a hold, snapshotting the catalog's settlement price of the benefit (the partner's statement)."""
+    _confirm(program, redemption, now)
     _audit_confirmed(session, redemption, actor=actor, now=now)
+
+
+def _confirm(program: Program, redemption: Redemption, now: datetime) -> None:
+    redemption.status, redemption.confirmed_at, redemption.hold_expires_at = RedemptionStatus.CONFIRMED, now, None
+    redemption.unit_price = program.settlement_price(redemption.benefit)
 
 
 def _audit_confirmed(session: Session, redemption: Redemption, *, actor: audit.Actor, now: datetime) -> None:

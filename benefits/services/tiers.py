@@ -1,7 +1,8 @@
 """Tiers and signals: which tier a customer holds, with the downgrade grace, and which signals it raises.
 
 ``decide`` is the pure decision; ``evaluate`` applies it to a stored customer
-under a program, recording the change and its audit row.
+under a program, recording the change and its audit row, and what the reports
+keep of each evaluation (``standing``: signal changes, benefit grants).
 """
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Customer, TierChange
 from ..rules import Program
-from . import audit, outbox
+from . import audit, outbox, standing
 from .profiles import rule_fields
 
 
@@ -52,7 +53,10 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
                                rule_version=program.version, as_of=as_of, changed_at=now))
         audit.record(session, actor, "tier.changed", "customer", customer.id, at=now,
                      before={"tier": current}, after={"tier": decision.tier, "rule_version": program.version})
-    customer.signals = sorted(program.signals(rule_fields(customer, program, now)))
+    answer = program.evaluate(rule_fields(customer, program, now), tier=customer.tier)
+    standing.record_signals(session, customer, answer.signals, program, now)
+    standing.store_grants(session, customer, answer.grants, program)
+    customer.signals = sorted(answer.signals)
     outbox.customer_evaluated(session, customer, before, qualified=qualified, program=program, as_of=as_of, now=now)
 
 
@@ -60,3 +64,4 @@ def refresh(session: Session, customer: Customer, program: Program, now: datetim
     """Re-evaluate a customer last evaluated under another version (audited as system)."""
     if customer.tier_version != program.version:
         evaluate(session, customer, program, as_of=customer.last_as_of, actor=audit.SYSTEM, now=now)
+

@@ -4,7 +4,7 @@ Messages are written in the transaction of the change they report; a delivery is
 endpoint. Nothing is carried over: the service told nobody anything before this revision.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-06 13:30:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import benefits.models
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -3,4 +3,4 @@ from ..blueprints import Blueprint
 
 blp = Blueprint("admin", __name__, url_prefix="/admin/v1", description="The bank's admins")
 
-from . import audit, keys, partners, rule_versions, webhooks  # noqa: E402,F401  (routes register on blp)
+from . import adjustments, audit, fx, keys, partners, reports, rule_versions, webhooks  # noqa: E402,F401  (routes register on blp)

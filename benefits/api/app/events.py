@@ -18,11 +18,21 @@ class AwardOut(Strict):
     points = fields.Integer()
 
 
+class ConvertedOut(Strict):
+    amount = fields.String(metadata={"description": "In the programme's currency, truncated to the cent",
+                                     "example": "7123.40"})
+    currency = fields.String(metadata={"description": "The programme's currency", "example": "CNY"})
+    rate = fields.String(metadata={"description": "Programme-currency units per unit, as set", "example": "7.1234"})
+
+
 class EventOut(Strict):
     id = fields.String()
     points = fields.Integer()
     awards = fields.List(fields.Nested(AwardOut))
     balance = fields.Integer()
+    converted = fields.Nested(ConvertedOut, allow_none=True, metadata={
+        "description": "A foreign-currency amount as the rules saw it: converted at the rate in force at "
+                       "`occurred_at` (absent for an amount in the programme's currency)"})
 
 
 class BatchIn(Strict):
@@ -55,6 +65,8 @@ class ReversalIn(Strict):
 class ReversalOut(Strict):
     points_reversed = fields.Integer()
     balance = fields.Integer()
+    converted = fields.Nested(ConvertedOut, allow_none=True, metadata={
+        "description": "A foreign-currency refund, converted at the event's own rate"})
 
 
 @blp.route("/events")
@@ -64,6 +76,8 @@ class Events(MethodView):
     @blp.response(201, EventOut)
     @blp.alt_response(200, schema=EventOut, description="A replay: the first answer")
     @blp.alt_response(409, description="The same id was recorded with another body (`event_conflict`)")
+    @blp.alt_response(422, description="Invalid; `occurred_in_future`; or `no_fx_rate`: no exchange rate for the "
+                                       "currency is in force at `occurred_at` (nothing is recorded)")
     def post(self, event):
         """Record a transaction or learning activity (idempotent by its id)"""
         return context.in_group("events", event, record_posted, dump=lambda answer: answer)
@@ -104,5 +118,5 @@ class Reversal(MethodView):
     @blp.response(201, ReversalOut)
     def post(self, body, event_id):
         """Refund all of an event (no amount) or part of it: reverses its points in proportion"""
-        return events.reverse(context.session(), event_id, body["amount"], actor=context.actor(),
+        return events.reverse(context.session(), context.program(), event_id, body["amount"], actor=context.actor(),
                               now=context.now())

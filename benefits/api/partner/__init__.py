@@ -3,4 +3,4 @@ from ..blueprints import Blueprint
 
 blp = Blueprint("partner", __name__, url_prefix="/partner/v1", description="Partner front desks")
 
-from . import passes, redemptions  # noqa: E402,F401  (routes register on blp)
+from . import passes, redemptions, statements  # noqa: E402,F401  (routes register on blp)

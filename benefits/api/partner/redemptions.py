@@ -98,7 +98,7 @@ class Confirm(MethodView):
     @blp.alt_response(409, description="`hold_expired` or `already_cancelled`")
     def post(self, redemption_id):
         """Confirm a held redemption"""
-        return redemptions.confirm(context.session(), context.partner(), redemption_id,
+        return redemptions.confirm(context.session(), context.program(), context.partner(), redemption_id,
                                    actor=context.actor(), now=context.now())
 
 

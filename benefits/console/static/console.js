@@ -7,3 +7,7 @@ document.addEventListener("submit", function (event) {
   if (form.dataset.sent === "yes") { event.preventDefault(); return; }
   form.dataset.sent = "yes";
 });
+// A button marked data-print prints the page (the browser's own Print does the same).
+document.addEventListener("click", function (event) {
+  if (event.target.closest && event.target.closest("[data-print]")) window.print();
+});
