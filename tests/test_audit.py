@@ -1,4 +1,7 @@
 """The audit trail: a row per change, chained by hash, tampering detected."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import sqlalchemy as sa
 
@@ -139,3 +142,12 @@ def test_a_batch_audits_each_recorded_event_once_and_a_refused_one_not_at_all(ap
     earned = admin_api.get("/admin/v1/audit?action=points.earned").get_json()["items"]
     assert sorted(row["after"]["event_id"] for row in earned) == ["b-1", "b-3"]
     assert verify(admin_api)["ok"] is True
+
+
+def test_a_row_recorded_at_a_time_in_another_timezone_still_verifies(app, session):
+    from benefits.services import audit as audit_service, keys as key_service
+
+    shanghai = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    key_service.create_key(session, role="app", name="east", actor=audit_service.SYSTEM, now=shanghai)
+    session.commit()
+    assert audit_service.verify(session)["ok"]

@@ -9,7 +9,7 @@ and every committed row of every process extends one chain.
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import bindparam, event, insert, or_, select, update
@@ -72,7 +72,7 @@ def plain(value):
 def record(session: Session, actor: Actor, action: str, subject_type: str, subject_id, *,
            at: datetime, before=None, after=None) -> None:
     db.defer(session, PENDING, {
-        "at": at,
+        "at": at.astimezone(timezone.utc),  # as stored and read back, so that the hash verifies
         "actor_type": actor.type,
         "actor_id": actor.id,
         "actor_name": actor.name,
