@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import bindparam, event, insert, or_, select, update
+from sqlalchemy import bindparam, event, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from .. import db, metrics
@@ -22,7 +22,10 @@ _ROWS, _TIP = AuditRecord.__table__, AuditTip.__table__
 LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update()
 INSERT_ROWS = insert(_ROWS)
 MOVE_TIP = update(_TIP).where(_TIP.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-SEAL_IN_ONE_STATEMENT = 50  # rows: on PostgreSQL they go in with the tip's move, as one statement
+# On PostgreSQL the rows go in with the tip's move in one statement, whatever their number
+SEAL_ON_POSTGRESQL = text(
+    "WITH moved AS (UPDATE audit_tip SET seq = :new_seq, hash = :new_hash WHERE id = 1) "
+    "INSERT INTO audit_log SELECT * FROM json_populate_recordset(NULL::audit_log, CAST(:rows AS json))")
 GENESIS = "0" * 64
 PENDING = "audit_pending"
 CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
@@ -116,9 +119,9 @@ def seal(session: Session) -> None:
         row = {**row, "seq": seq, "prev_hash": prev}
         row["hash"] = prev = digest(row["prev_hash"], row)
         rows.append(row)
-    if connection.dialect.name == "postgresql" and len(rows) <= SEAL_IN_ONE_STATEMENT:
-        connection.execute(insert(_ROWS).values(rows).add_cte(MOVE_TIP.cte("moved")),
-                           {"new_seq": seq, "new_hash": prev})
+    if connection.dialect.name == "postgresql":
+        connection.execute(SEAL_ON_POSTGRESQL, {"new_seq": seq, "new_hash": prev, "rows": json.dumps(
+            rows, default=lambda value: value.isoformat(), ensure_ascii=False)})
     else:
         connection.execute(INSERT_ROWS, rows)
         connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})
