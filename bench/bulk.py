@@ -11,8 +11,8 @@ database holding the same customers under the same active rules:
 * through ``benefits consume`` (one process, chunks of 500) from a RabbitMQ
   queue the events were published to beforehand; its time ends with its last
   chunk (the idle second it waits before it exits is taken off);
-* the baseline: the rows the import wrote for those events (events, ledger
-  entries, lots, audit rows, cap usage), read back and inserted into a third
+* the baseline: the rows the import wrote for those events (events, lots and
+  their movements, ledger entries, audit rows, cap usage), read back and inserted into a third
   database with one executemany per table (per 200,000 rows beyond that),
   in one transaction.
 
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from common import DEFAULT_RULES, Database, Row, log, rate, serve, share
 
 from benefits import create_app
-from benefits.models import AuditRecord, CapUsage, Customer, Event, LedgerEntry, Lot
+from benefits.models import AuditRecord, CapUsage, Customer, Event, LedgerEntry, Lot, LotMovement
 from benefits.services import audit, keys, rule_versions
 
 FULL_EVENTS = 1_000_000
@@ -192,7 +192,7 @@ def via_import(db: Database, path: Path) -> tuple[float, str]:
     return seconds, done.stdout.strip().splitlines()[-1]
 
 
-TABLES = (Event, Lot, LedgerEntry, CapUsage, AuditRecord)
+TABLES = (Event, Lot, LotMovement, LedgerEntry, CapUsage, AuditRecord)
 
 
 def written_rows(url: str, first_audit_seq: int) -> dict:
@@ -237,29 +237,40 @@ def executemany(url: str, rows: dict) -> float:
         engine.dispose()
 
 
-def run(backend: str, scale: float) -> list[Row]:
+PATHS = ("batch", "import", "consume")
+
+
+def run(backend: str, scale: float, paths: tuple[str, ...] = PATHS) -> list[Row]:
+    """The bulk rows of the ways in named (the import always runs: the baseline writes the rows it wrote)."""
     n = max(1000, int(FULL_EVENTS * scale))
     customers = max(100, n // 10)
     now = datetime.now(timezone.utc)
     size = f"{n:,} events, {customers:,} customers"
     bodies = list(event_rows(n, customers, now))
+    measured = []
 
-    with Database(backend, "bench_batch") as db:
-        log(f"[{backend}] bulk: {size} through POST /api/v1/events/batch ...")
-        key = prepare(db.url, customers, now, app_key=True)
-        batch_seconds, statuses = via_batch(db, bodies, key)
+    if "batch" in paths:
+        with Database(backend, "bench_batch") as db:
+            log(f"[{backend}] bulk: {size} through POST /api/v1/events/batch ...")
+            key = prepare(db.url, customers, now, app_key=True)
+            seconds, statuses = via_batch(db, bodies, key)
+            measured.append(("POST /api/v1/events/batch", seconds, statuses, {"created": n}))
     with Database(backend, "bench_import") as db:
         log(f"[{backend}] bulk: {size} through `benefits events import` ...")
         prepare(db.url, customers, now, app_key=False)
         first_seq = audit_rows(db.url) + 1
         path = db.path / "events.csv"
         write_csv(path, bodies)
-        import_seconds, summary = via_import(db, path)
+        seconds, summary = via_import(db, path)
+        measured.append(("benefits events import (CSV)", seconds, summary, f"created {n}, duplicate 0, rejected 0"))
         rows = written_rows(db.url, first_seq)
-    with Database(backend, "bench_consume") as db:
-        log(f"[{backend}] bulk: {size} through `benefits consume` ...")
-        prepare(db.url, customers, now, app_key=False)
-        consume_seconds, tally = via_consume(db, bodies)
+    if "consume" in paths:
+        with Database(backend, "bench_consume") as db:
+            log(f"[{backend}] bulk: {size} through `benefits consume` ...")
+            prepare(db.url, customers, now, app_key=False)
+            seconds, tally = via_consume(db, bodies)
+            measured.append(("benefits consume (RabbitMQ)", seconds, tally,
+                             f"recorded {n}, duplicate 0, dead-lettered 0, returned 0"))
     with Database(backend, "bench_executemany") as db:
         log(f"[{backend}] bulk: the same rows with one executemany per table ...")
         prepare(db.url, customers, now, app_key=False)
@@ -269,11 +280,7 @@ def run(backend: str, scale: float) -> list[Row]:
     baseline_rate = n / baseline_seconds
     baseline = f"executemany {rate(baseline_rate)} events/s ({baseline_seconds:.1f} s)"
     out = []
-    for label, seconds, check, expected in (
-            ("POST /api/v1/events/batch", batch_seconds, statuses, {"created": n}),
-            ("benefits events import (CSV)", import_seconds, summary, f"created {n}, duplicate 0, rejected 0"),
-            ("benefits consume (RabbitMQ)", consume_seconds, tally,
-             f"recorded {n}, duplicate 0, dead-lettered 0, returned 0")):
+    for label, seconds, check, expected in measured:
         ratio, text = share(n / seconds, baseline_rate)
         ok = check == expected
         out.append(Row(backend, f"bulk: {label}, {size}", f"{rate(n / seconds)} events/s ({seconds:.1f} s)",

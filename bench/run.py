@@ -114,6 +114,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=DEFAULT_SCALE,
                         help=f"bulk size as a share of {FULL_EVENTS:,} events for {FULL_EVENTS // 10:,} customers "
                              f"(default {DEFAULT_SCALE}; 1 is the full size)")
+    parser.add_argument("--bulk-paths", default="batch,import,consume",
+                        help="the bulk ways in to measure (the import always runs: the baseline writes its rows)")
     parser.add_argument("--ledger-rows", type=int, default=FULL_LEDGER_ROWS,
                         help=f"ledger rows of the large points case (default {FULL_LEDGER_ROWS:,})")
     parser.add_argument("--foreign-timeout", type=float, default=3600,
@@ -155,7 +157,7 @@ def main() -> int:
             rows += latency.four_processes(load)
         if "bulk" in sections:
             import bulk
-            rows += bulk.run(backend, args.scale)
+            rows += bulk.run(backend, args.scale, tuple(p.strip() for p in args.bulk_paths.split(",")))
         if "points" in sections:
             import points
             rows += points.run(backend, load, args.ledger_rows)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -98,9 +99,18 @@ INSERT_EVENTS = insert(_EVENTS)
 INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, sort_by_parameter_order=True)
 INSERT_ENTRIES = insert(_ENTRIES)
 INSERT_MOVEMENTS = insert(_MOVEMENTS)
-INSERT_CAPS = insert(_CAPS)
-UPDATE_CAPS = update(_CAPS).where(_CAPS.c.customer_id == bindparam("c"), _CAPS.c.rule_id == bindparam("r"),
-                                  _CAPS.c.period_start == bindparam("p")).values(points=bindparam("used"))
+
+
+def _store_caps(dialect_insert):
+    """Cap usage written as it is now, inserted or updated; RETURNING lets SQLAlchemy send the rows as one
+    multi-row statement (its "insertmanyvalues")."""
+    statement = dialect_insert(_CAPS)
+    return statement.on_conflict_do_update(
+        index_elements=[_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start],
+        set_={"points": statement.excluded.points}).returning(_CAPS.c.customer_id)
+
+
+STORE_CAPS = {"postgresql": _store_caps(postgresql.insert), "sqlite": _store_caps(sqlite.insert)}
 UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
 
 
@@ -165,7 +175,7 @@ def _cap_usage(connection, program: Program, reported: list[ReportedEvent],
                for per in set(capped.values())}
     rows = connection.execute(CAP_USAGE, {"customers": list(accounts), "rules": list(capped),
                                           "periods": sorted(periods)})
-    return {(customer, rule, period): [points, True] for customer, rule, period, points in rows}
+    return {(customer, rule, period): [points, points] for customer, rule, period, points in rows}
 
 
 def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, writes, *, actor,
@@ -223,7 +233,7 @@ def _within_cap(usage: dict, customer_id: str, award, occurred_at: datetime, tz)
     """The award cut to what remains under its rule's cap; the cap's usage grows by what is awarded."""
     if award.cap_points is None or award.points <= 0:
         return max(award.points, 0)
-    used = usage.setdefault((customer_id, award.rule, period_key(award.cap_per, occurred_at, tz)), [0, False])
+    used = usage.setdefault((customer_id, award.rule, period_key(award.cap_per, occurred_at, tz)), [0, None])
     points = max(0, min(award.points, award.cap_points - used[0]))
     used[0] += points
     return points
@@ -291,14 +301,11 @@ class _Writes:
 
 
 def _store_usage(connection, usage: dict) -> None:
-    """Cap usage the chunk changed: the rows it read updated, the new ones inserted."""
-    stored = [{"c": c, "r": r, "p": p, "used": used[0]} for (c, r, p), used in usage.items() if used[1]]
-    new = [{"customer_id": c, "rule_id": r, "period_start": p, "points": used[0]}
-           for (c, r, p), used in usage.items() if not used[1] and used[0] > 0]
-    if stored:
-        connection.execute(UPDATE_CAPS, stored)
-    if new:
-        connection.execute(INSERT_CAPS, new)
+    """Cap usage the chunk changed, in one statement: inserted, or updated where it was stored already."""
+    changed = [{"customer_id": c, "rule_id": r, "period_start": p, "points": used[0]}
+               for (c, r, p), used in usage.items() if used[0] != used[1] and used[0] > 0]
+    if changed:
+        connection.execute(STORE_CAPS[connection.dialect.name], changed)
 
 
 def reverse(session: Session, program: Program, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
