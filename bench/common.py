@@ -48,6 +48,15 @@ def postgres_reachable() -> bool:
     return reachable(POSTGRES_URL)
 
 
+def usable_backends(text: str) -> list[str]:
+    """The backends of a comma-separated list, PostgreSQL left out (and said so) when it is not reachable."""
+    backends = [b.strip() for b in text.split(",") if b.strip()]
+    if "postgresql" in backends and not postgres_reachable():
+        log(f"PostgreSQL is not reachable at {POSTGRES_URL}: its rows are skipped")
+        backends.remove("postgresql")
+    return backends
+
+
 class Database:
     """A fresh, migrated database: an SQLite file in a temporary folder, or a PostgreSQL schema; removed by close()."""
 

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa  # noqa: E402
-from common import DEFAULT_RULES, Database, log, postgres_reachable  # noqa: E402
+from common import DEFAULT_RULES, Database, log, usable_backends  # noqa: E402
 
 from benefits import create_app  # noqa: E402
 from benefits.services import audit, keys, rule_versions  # noqa: E402
@@ -53,10 +53,7 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--json", action="store_true", help="one JSON object per row (for bench/run.py)")
     args = parser.parse_args()
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if "postgresql" in backends and not postgres_reachable():
-        log("PostgreSQL is not reachable: its rows are skipped")
-        backends.remove("postgresql")
+    backends = usable_backends(args.backends)
     rows = []
     for backend in backends:
         rows += run(backend, args.ledger_rows, args.customers)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (GUNICORN_TEXT, POSTGRES_URL, ROOT, Load, Row, log, postgres_reachable,  # noqa: E402
+from common import (GUNICORN_TEXT, ROOT, Load, Row, log, usable_backends,  # noqa: E402
                     table, wrk_path)
 
 SECTIONS = ("http", "procs", "bulk", "points", "rules", "simulate", "webhooks", "reports")
@@ -136,12 +136,9 @@ def main() -> int:
         parser.error("--scale must be above 0 and at most 1")
     if args.ledger_rows < 2000:
         parser.error("--ledger-rows must be at least 2,000")
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if set(backends) - {"sqlite", "postgresql"}:
+    if {b.strip() for b in args.backends.split(",") if b.strip()} - {"sqlite", "postgresql"}:
         parser.error("--backends takes sqlite and/or postgresql")
-    if "postgresql" in backends and not postgres_reachable():
-        log(f"PostgreSQL is not reachable at {POSTGRES_URL}: its rows are skipped")
-        backends.remove("postgresql")
+    backends = usable_backends(args.backends)
     if {"http", "procs", "points"} & set(sections):
         wrk_path()
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from common import Database, log, postgres_reachable  # noqa: E402
+from common import Database, log, usable_backends  # noqa: E402
 
 from benefits import create_app, db  # noqa: E402
 from benefits.delivery import Settings, Worker  # noqa: E402
@@ -202,10 +202,7 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args()
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if "postgresql" in backends and not postgres_reachable():
-        log("PostgreSQL is not reachable: its rows are skipped")
-        backends.remove("postgresql")
+    backends = usable_backends(args.backends)
     rows = []
     for backend in backends:
         log(f"webhooks on {backend}: throughput ...")
