@@ -146,7 +146,8 @@ def _forget_attempt() -> None:
 
 
 def reads(view):
-    """Run the view in a reading unit of work: it sees one snapshot and writes nothing."""
+    """Run the view in a reading unit of work: it takes no lock and writes nothing, unless a service finds it
+    must (``db.require_write``: then it runs again in a writing unit)."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         return db.run(extension().sessions, functools.partial(in_unit, view, args, kwargs), write=False,

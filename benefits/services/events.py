@@ -167,7 +167,8 @@ def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
 
 def _cap_usage(connection, program: Program, reported: list[ReportedEvent],
                accounts: dict[str, _Account]) -> dict[tuple, list]:
-    """``(customer, rule, period) → [points used, stored?]`` for every capped rule the chunk may award."""
+    """``(customer, rule, period) → [points used, points stored]`` for every capped rule the chunk may award
+    (points stored None: no row yet); ``_store_usage`` writes the ones that changed."""
     capped = program.capped_rules()
     if not capped or not accounts:
         return {}

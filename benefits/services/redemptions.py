@@ -144,13 +144,12 @@ def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
 _DUE = (select(Redemption).where(Redemption.status == RedemptionStatus.HELD,
                                  Redemption.hold_expires_at <= bindparam("now"))
         .order_by(Redemption.id).limit(bindparam("limit")).with_for_update())
-_CUSTOMER_DUE = _DUE.where(Redemption.customer_id == bindparam("customer"))
 
 
-def lapse_due(session: Session, now: datetime, *, customer_id: str | None = None, limit: int = 1000) -> int:
-    """Write the lapsed state of holds past their expiry (one customer's, or any); returns how many."""
-    query, params = (_DUE, {}) if customer_id is None else (_CUSTOMER_DUE, {"customer": customer_id})
-    due = session.execute(query, {"now": now, "limit": limit, **params}).scalars().all()
+def lapse_due(session: Session, now: datetime, *, limit: int = 1000) -> int:
+    """Write the lapsed state of up to ``limit`` holds past their expiry (``benefits redemptions lapse``);
+    returns how many."""
+    due = session.execute(_DUE, {"now": now, "limit": limit}).scalars().all()
     for redemption in due:
         lapse(session, redemption, now=now)
     return len(due)
