@@ -171,3 +171,28 @@ def test_old_messages_are_pruned_once_every_active_endpoint_has_them(app, app_ap
     assert [(m["type"], m["customer_id"]) for m in outbox(app)] == [("tier.changed", "waiting")]
     assert [item["customer_id"] for item in
             admin_api.get(f"/admin/v1/webhooks/{kept['id']}/deliveries").get_json()["items"]] == ["waiting"]
+
+
+def test_a_redemption_confirmed_while_its_customer_changes_waits_so_its_message_comes_after(
+        app, app_api, partner_api, clock):
+    import threading
+
+    customer(app_api, "c1", **WEALTH)
+    lounge = partner_api("skyport", ["airport_lounge"])
+    held = redeem(lounge, pass_code(app_api, "c1"))
+    extension = app.extensions["benefits"]
+    changing = extension.sessions()  # another writer: the customer falls below wealth, not yet committed
+    with extension.programs.active(changing) as program:
+        customers.upsert(changing, program, "c1", CustomerProfile("张三", 100000), actor=audit.SYSTEM, now=clock())
+    answers = []
+    confirming = threading.Thread(target=lambda: answers.append(
+        lounge.post(f"/partner/v1/redemptions/{held['id']}/confirm").status_code))
+    confirming.start()
+    confirming.join(0.5)
+    waited = confirming.is_alive()  # the confirmation waits for the customer's lock
+    changing.commit()
+    changing.close()
+    confirming.join(30)
+    assert waited and answers == [200]
+    told = [m["type"] for m in outbox(app) if m["customer_id"] == "c1"]
+    assert told[-2:] == ["tier.downgrade_scheduled", "redemption.confirmed"]  # in the order committed

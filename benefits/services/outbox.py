@@ -5,7 +5,9 @@ caller's transaction: a change that rolls back tells nobody, one that commits is
 (``benefits outbox run``, ``delivery``). A message is ``{id, type, occurred_at, data}``; its ``data``
 names a customer by the bank's id only, never by name, and carries no AUM (docs/webhooks/ holds the JSON
 Schema of each type's ``data``). A delivery's stream is its customer ("" for a message about none): the
-worker sends a stream's messages in the order they were written.
+worker sends a stream's messages in the order they were written. Every producer writes a customer's
+messages under that customer's row lock, so the order written is the order committed: a message cannot
+be overtaken by a later one of the same customer that committed first.
 
 The producers are here too, so the services they report on change by one call each: a customer's
 evaluation (``customer_evaluated``: tier, grace, signals), a redemption's end (``redemption_changed``), an
@@ -47,8 +49,8 @@ def plain(value):
 
 
 def publish(session: Session, type_: MessageType, data: dict, *, customer_id: str | None,
-            now: datetime) -> int:
-    """Write a message and its deliveries in the caller's transaction; returns the message's row id."""
+            now: datetime) -> None:
+    """Write a message and its deliveries in the caller's transaction."""
     row_id = session.execute(INSERT_MESSAGE, {
         "message_id": message_id(), "type": type_, "customer_id": customer_id, "occurred_at": now,
         "data": plain(data)}).scalar_one()
@@ -58,7 +60,6 @@ def publish(session: Session, type_: MessageType, data: dict, *, customer_id: st
             {"endpoint_id": endpoint, "message_id": row_id, "stream": customer_id or NO_CUSTOMER,
              "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "updated_at": now}
             for endpoint in endpoints])
-    return row_id
 
 
 def _subscribers(session: Session) -> list[tuple[int, set[str]]]:
@@ -149,9 +150,10 @@ def notify_expiring(session: Session, program: Program, now: datetime, limit: in
     """
     horizon = now + timedelta(days=program.expiry_notice_days)
     lots = session.execute(
-        select(Lot).where(Lot.expiry_notified_at.is_(None), Lot.remaining > 0, Lot.expires_at > now,
-                          Lot.expires_at <= horizon)
-        .order_by(Lot.expires_at, Lot.id).limit(limit).with_for_update(skip_locked=True)).scalars().all()
+        select(Lot).join(Customer, Customer.id == Lot.customer_id)
+        .where(Lot.expiry_notified_at.is_(None), Lot.remaining > 0, Lot.expires_at > now, Lot.expires_at <= horizon)
+        .order_by(Lot.expires_at, Lot.id).limit(limit)
+        .with_for_update(skip_locked=True)).scalars().all()  # with their customers, as every producer
     for lot in lots:
         lot.expiry_notified_at = now
         publish(session, MessageType.POINTS_EXPIRING, {

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
-from ..models import Partner, Redemption, RedemptionStatus
+from ..models import Customer, Partner, Redemption, RedemptionStatus
 from ..rules import Program
 from . import audit, entitlements, outbox, passes, tiers
 
@@ -75,9 +75,17 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
 
 
 def get_own(session: Session, partner: Partner, redemption_id: int, *, lock: bool = False) -> Redemption:
-    """One of the partner's redemptions; another partner's is 404, as if it did not exist."""
+    """One of the partner's redemptions; another partner's is 404, as if it did not exist.
+
+    With ``lock`` the redemption and its customer are locked together, as a hold
+    locks the customer: every change a customer's messages tell of is written
+    under the customer's lock, so its messages go out in the order they were
+    committed.
+    """
     query = select(Redemption).where(Redemption.id == redemption_id, Redemption.partner_id == partner.id)
-    redemption = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if lock:
+        query = query.join(Customer, Customer.id == Redemption.customer_id).with_for_update()
+    redemption = session.execute(query).scalar_one_or_none()
     if redemption is None:
         raise NotFound(f"no redemption {redemption_id}")
     return redemption
@@ -141,9 +149,9 @@ def lapse(session: Session, redemption: Redemption, *, now: datetime) -> None:
     outbox.redemption_changed(session, redemption, RedemptionStatus.HELD, now=now)
 
 
-_DUE = (select(Redemption).where(Redemption.status == RedemptionStatus.HELD,
-                                 Redemption.hold_expires_at <= bindparam("now"))
-        .order_by(Redemption.id).limit(bindparam("limit")).with_for_update())
+_DUE = (select(Redemption).join(Customer, Customer.id == Redemption.customer_id)
+        .where(Redemption.status == RedemptionStatus.HELD, Redemption.hold_expires_at <= bindparam("now"))
+        .order_by(Redemption.id).limit(bindparam("limit")).with_for_update())  # with their customers (get_own)
 
 
 def lapse_due(session: Session, now: datetime, *, limit: int = 1000) -> int:
