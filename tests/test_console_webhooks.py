@@ -71,3 +71,10 @@ def test_rotating_shows_the_new_secret_and_deleting_removes_the_endpoint(admin_c
 def test_the_page_speaks_chinese(admin_console):
     page = admin_console.get("/console/admin/webhooks?lang=zh").get_data(as_text=True)
     assert "接收端点" in page and "订阅" in page
+
+
+def test_a_cursor_beyond_every_id_shows_the_newest_deliveries(admin_console, app_api, admin_api):
+    hook = subscribe(admin_api, "https://crm.bank.example/hooks")
+    customer(app_api, "c1", **WEALTH)
+    response = admin_console.get(f"/console/admin/webhooks?webhook={hook['id']}&cursor=9999999999999999999")
+    assert response.status_code == 200 and "tier.changed" in response.get_data(as_text=True)

@@ -255,3 +255,21 @@ def test_the_worker_command_delivers_what_is_due_and_exits_0_whatever_the_answer
     result = app.test_cli_runner().invoke(args=["outbox", "run", "--once"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("delivered 1, retrying 1, failed 0")
+
+
+def test_an_answer_after_an_admin_retried_the_message_is_not_recorded(app, app_api, admin_api, now):
+    from benefits import db
+    from benefits.services import webhooks
+
+    hook = subscribe(admin_api, "https://crm.bank.example/hooks")
+    customer(app_api, "c1", **WEALTH)
+    extension = app.extensions["benefits"]
+    [claimed] = db.run(extension.sessions, lambda s: webhooks.claim(s, extension.encryption, now=now, due_by=now,
+                                                                      limit=10))
+    [item] = deliveries(admin_api, hook["id"])
+    assert admin_api.post(f"/admin/v1/webhooks/{hook['id']}/deliveries/{item['message_id']}/retry").status_code == 200
+    statuses = db.run(extension.sessions, lambda s: webhooks.settle(s, [(claimed, webhooks.Answer(200))],
+                                                                      schedule=FAST, now=now))
+    assert statuses == [None]  # the lease was lost: the call's 200 is not taken as delivered
+    [after] = deliveries(admin_api, hook["id"])
+    assert (after["status"], after["attempts"]) == ("pending", 0)

@@ -5,6 +5,7 @@ from marshmallow import ValidationError
 
 from ..api import context
 from ..api.admin.webhooks import DeliveryArgs, WebhookIn
+from ..api.pages import LARGEST_BIG_ID, paged
 from ..errors import NotFound
 from ..models import DeliveryStatus, MessageType, Role
 from ..services import webhooks
@@ -17,23 +18,23 @@ PAGE = 50
 
 def show(outcome: dict | None = None, status: int = 200):
     """The page: every endpoint, and the deliveries of the one chosen (``?webhook=ID``), newest first."""
-    chosen, rows, next_page, problems = None, [], None, None
+    rows, next_page, problems = [], None, None
     filters = {name: value for name, value in request.args.items() if name in ("status", "cursor") and value}
-    if request.args.get("webhook", "").isdigit():
-        chosen = next((endpoint for endpoint in webhooks.listing(g.session, limit=None, before=None)
-                       if endpoint.id == int(request.args["webhook"])), None)
+    endpoints = webhooks.listing(g.session, limit=None, before=None)
+    wanted = request.args.get("webhook", "")
+    chosen = next((endpoint for endpoint in endpoints if wanted.isdigit() and endpoint.id == int(wanted)), None)
     if chosen is not None:
         try:
             args = DeliveryArgs().load(filters | {"limit": PAGE})
         except ValidationError as error:
-            problems, args = flatten(error.messages), {"status": None, "cursor": None}
-        before = int(args["cursor"]) if args["cursor"] else None
-        rows = webhooks.deliveries(g.session, chosen.id, limit=PAGE + 1, before=before, status=args["status"])
-        if len(rows) > PAGE:
+            problems, args = flatten(error.messages), {"status": None, "cursor": None, "limit": PAGE}
+        found = paged(args, lambda **page_of: webhooks.deliveries(g.session, chosen.id, status=args["status"],
+                                                                    **page_of), largest=LARGEST_BIG_ID)
+        rows = found["items"]
+        if found["next_cursor"]:
             next_page = url_for("console.webhook_list", webhook=chosen.id, status=args["status"] or "",
-                                cursor=rows[PAGE - 1].id)
-        rows = rows[:PAGE]
-    return render("console/webhooks.html", endpoints=webhooks.listing(g.session, limit=None, before=None),
+                                cursor=found["next_cursor"])
+    return render("console/webhooks.html", endpoints=endpoints,
                   chosen=chosen, rows=rows, next_page=next_page, problems=problems, outcome=outcome,
                   types=list(MessageType), statuses=list(DeliveryStatus), status_filter=filters.get("status", ""),
                   retryable=webhooks.OPEN), status

@@ -41,8 +41,9 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
              now: datetime) -> None:
     """Tier (with downgrade grace) and signals under ``program``; a tier change is recorded and audited, and
     what changed is told through the outbox."""
-    current, before = customer.tier, outbox.Standing.of(customer)
-    qualified = program.tier(rule_fields(customer, program, now, with_tier=False))
+    before = outbox.Standing.of(customer)
+    current, fields = customer.tier, rule_fields(customer, program, now, with_tier=False)
+    qualified = program.tier(fields)
     decision = decide(current=current, qualified=qualified, tiers=program.tier_ids,
                       below_since=customer.below_tier_since, as_of=as_of, grace_days=program.downgrade_grace_days)
     customer.below_tier_since = decision.below_since
@@ -53,7 +54,7 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
                                rule_version=program.version, as_of=as_of, changed_at=now))
         audit.record(session, actor, "tier.changed", "customer", customer.id, at=now,
                      before={"tier": current}, after={"tier": decision.tier, "rule_version": program.version})
-    answer = program.evaluate(rule_fields(customer, program, now), tier=customer.tier)
+    answer = program.evaluate(fields, tier=customer.tier)
     standing.record_signals(session, customer, answer.signals, program, now)
     standing.store_grants(session, customer, answer.grants, program)
     customer.signals = sorted(answer.signals)

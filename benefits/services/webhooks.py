@@ -187,22 +187,27 @@ def _delivery(session: Session, endpoint_id: int, message_id: str) -> tuple[Webh
 def retry(session: Session, endpoint_id: int, message_id: str, *, now: datetime) -> DeliveryView:
     """Send a failed (or pending) delivery again now, with a new round of the retry schedule; a call in flight
     loses its lease (its answer is not recorded), so the retry's count from 0."""
-    delivery, message = _delivery(session, endpoint_id, message_id)
-    if delivery.status not in OPEN:
-        raise Conflict(f"message {message_id} was {delivery.status}: only a pending or failed delivery is retried")
-    delivery.status, delivery.attempts, delivery.next_attempt_at = DeliveryStatus.PENDING, 0, now
-    delivery.lease, delivery.leased_until, delivery.updated_at = None, None, now
-    return _view(delivery, message)
+    return _reopen(session, endpoint_id, message_id, DeliveryStatus.PENDING, now=now)
 
 
 def skip(session: Session, endpoint_id: int, message_id: str, *, now: datetime) -> DeliveryView:
     """Give up on a pending or failed delivery: the messages after it in its stream go on."""
+    return _reopen(session, endpoint_id, message_id, DeliveryStatus.SKIPPED, now=now)
+
+
+def _reopen(session: Session, endpoint_id: int, message_id: str, status: DeliveryStatus, *,
+            now: datetime) -> DeliveryView:
+    """An admin's decision on an open delivery: sent again from attempt 0 (pending) or given up (skipped);
+    either way a call in flight loses its lease."""
     delivery, message = _delivery(session, endpoint_id, message_id)
     if delivery.status not in OPEN:
-        raise Conflict(f"message {message_id} was {delivery.status}: only a pending or failed delivery is skipped")
-    delivery.status, delivery.next_attempt_at, delivery.lease, delivery.leased_until = \
-        DeliveryStatus.SKIPPED, None, None, None
-    delivery.updated_at = now
+        verb = "retried" if status == DeliveryStatus.PENDING else "skipped"
+        raise Conflict(f"message {message_id} was {delivery.status}: only a pending or failed delivery is {verb}")
+    delivery.status, delivery.lease, delivery.leased_until, delivery.updated_at = status, None, None, now
+    if status == DeliveryStatus.PENDING:
+        delivery.attempts, delivery.next_attempt_at = 0, now
+    else:
+        delivery.next_attempt_at = None
     return _view(delivery, message)
 
 
@@ -301,7 +306,7 @@ def next_wait(attempt: int, schedule: tuple[float, ...], retry_after: float | No
 
 
 def settle(session: Session, answered: list[tuple[Claimed, Answer]], *, schedule: tuple[float, ...],
-           now: datetime, jitter: Callable[[], float] = random.random) -> list[str | None]:
+           now: datetime) -> list[str | None]:
     """Record HTTP calls' answers: delivered (2xx), failed with the endpoint disabled (410), pending again after
     its wait, or failed after the last attempt. Returns each delivery's new status; None (nothing written) for
     one whose lease was lost meanwhile (it ran out and another worker took it, or an admin skipped it)."""
@@ -326,7 +331,7 @@ def settle(session: Session, answered: list[tuple[Claimed, Answer]], *, schedule
             delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
             _disable(session, claimed.endpoint_id, now)
         else:
-            wait = next_wait(delivery.attempts, schedule, answer.retry_after, jitter)
+            wait = next_wait(delivery.attempts, schedule, answer.retry_after)
             if wait is None:
                 delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
             else:
