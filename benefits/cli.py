@@ -267,7 +267,7 @@ def outbox_run(once: bool, concurrency: int, poll: float):
         click.echo(f"delivering (concurrency {concurrency}); SIGTERM or Ctrl-C stops", err=True)
     counts = worker.run(once=once)
     click.echo(", ".join(f"{outcome} {counts[outcome]}" for outcome in ("delivered", "retrying", "failed", "lost",
-                                                                         "errors", "pruned")))
+                                                                         "pruned")))
 
 
 @app_command(outbox_group, "prune", "Delete delivered messages older than the retention period.")
