@@ -228,13 +228,8 @@ def points_expire():
 def points_notify_expiring():
     """Write a points.expiring message for every lot with unspent points that expires within the active
     programme's points.expiry_notice_days (default 30), once a lot (daily, for cron)."""
-    extension, total, now = _extension(), 0, _extension().now()
-
-    def work(session):
-        with extension.programs.active(session) as program:
-            return outbox.notify_expiring(session, program, now)
-
-    while count := _run(work):
+    total = 0
+    while count := _with_program(outbox.notify_expiring):
         total += count
     click.echo(f"announced {total} lots")
 
