@@ -23,7 +23,6 @@ from .errors import DomainError
 from .extension import Extension
 from .models import Role, SourceType
 from .services import audit, customers, keys, ledger, outbox, partners, redemptions, reports, rule_versions, webhooks
-from .services.periods import month_start, months_before
 from .services.profiles import local_today
 
 EXIT_REFUSED = 1  # the service refused: an unknown key or version, an invalid document, rejected lines
@@ -398,20 +397,30 @@ def _plain(value):
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _months(first, last, today) -> tuple:
-    last = month_start(last.date()) if last else month_start(today)
-    return (month_start(first.date()) if first else month_start(last, -11)), last
+def _day(value):
+    """A date given as an option (click gives a datetime), or None."""
+    return value.date() if value else None
+
+
+def _months(first, last, program, now) -> tuple:
+    return reports.month_period(_day(first), _day(last), local_today(program, now))
+
+
+def months(command):
+    """The --from and --to months of a report over months."""
+    command = click.option("--to", "last", type=MONTH, default=None, help="YYYY-MM [default: this month]")(command)
+    return click.option("--from", "first", type=MONTH, default=None,
+                        help="YYYY-MM [default: 11 months before --to]")(command)
 
 
 @app_command(reports_group, "points", "The points roll-forward by month.")
-@click.option("--from", "first", type=MONTH, default=None, help="YYYY-MM [default: 11 months before --to]")
-@click.option("--to", "last", type=MONTH, default=None, help="YYYY-MM [default: this month]")
+@months
 @FORMAT
 @PART
 def reports_points(first, last, fmt, part):
     """The points roll-forward by month: opening, earned, spent, expired, reversed, adjusted, closing."""
     _report("points", lambda s, program, now: reports.points(
-        s, program, *_months(first, last, local_today(program, now))), fmt, part)
+        s, program, *_months(first, last, program, now)), fmt, part)
 
 
 @app_command(reports_group, "liability", "Outstanding points, debts, IFRS 15 deferred revenue and its roll-forward.")
@@ -421,18 +430,17 @@ def reports_points(first, last, fmt, part):
 def reports_liability(as_of, fmt, part):
     """Outstanding points at the end of a day by expiry month, debts, deferred revenue and its roll-forward."""
     _report("liability", lambda s, program, now: reports.liability(
-        s, program, as_of.date() if as_of else local_today(program, now), now=now), fmt, part)
+        s, program, _day(as_of) or local_today(program, now), now=now), fmt, part)
 
 
 @app_command(reports_group, "benefits", "Benefit utilisation, and customers entitled now.")
-@click.option("--from", "first", type=MONTH, default=None, help="YYYY-MM [default: 11 months before --to]")
-@click.option("--to", "last", type=MONTH, default=None, help="YYYY-MM [default: this month]")
+@months
 @FORMAT
 @PART
 def reports_benefits(first, last, fmt, part):
     """Confirmed quantities by month, benefit, partner and tier; customers entitled and quota granted now."""
     _report("benefits", lambda s, program, now: reports.benefits(
-        s, program, *_months(first, last, local_today(program, now))), fmt, part)
+        s, program, *_months(first, last, program, now)), fmt, part)
 
 
 @app_command(reports_group, "statement", "A partner's statement of a month.")
@@ -453,11 +461,8 @@ def reports_statement(partner_id, month, fmt):
 @PART
 def reports_tiers(first, last, fmt, part):
     """Customers by tier at the end of --from and of --to, and the signals raised and cleared between."""
-    def work(s, program, now):
-        to = last.date() if last else local_today(program, now)
-        return reports.tiers(s, program, first.date() if first else months_before(to, 12), to)
-
-    _report("tiers", work, fmt, part)
+    _report("tiers", lambda s, program, now: reports.tiers(
+        s, program, *reports.day_period(_day(first), _day(last), local_today(program, now))), fmt, part)
 
 
 @click.command("demo", cls=Command, short_help="Demo partners, customers and events; print fresh demo keys.")

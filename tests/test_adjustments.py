@@ -1,6 +1,7 @@
 """Manual adjustments: proposed by one admin, approved by another (four eyes), then an `adjust` entry."""
 import pytest
 
+from conftest import Caller, make_key
 from factories import activate_rules, customer, event, rules_yaml
 
 
@@ -40,6 +41,15 @@ def test_a_proposed_adjustment_changes_nothing_until_another_admin_approves_it(r
 def test_the_author_cannot_approve_their_own_adjustment(rules, app_api, admin_api):
     customer(app_api, "c1")
     refused = approve(admin_api, propose(admin_api, 500))
+    assert refused.status_code == 403 and refused.get_json()["reason"] == "four_eyes"
+    assert balance(app_api) == 0
+
+
+def test_another_key_of_the_authors_name_cannot_approve_the_adjustment(rules, app, client, app_api, admin_api):
+    customer(app_api, "c1")
+    proposed = propose(admin_api, 500)
+    same_admin = Caller(client, make_key(app, "admin", "alice"))  # a second key of alice's: the same four eyes
+    refused = approve(same_admin, proposed)
     assert refused.status_code == 403 and refused.get_json()["reason"] == "four_eyes"
     assert balance(app_api) == 0
 

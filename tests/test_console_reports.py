@@ -1,6 +1,7 @@
 """The Reports page of the admin console, the printable statement, and the front desk's own statements."""
 import csv
 import io
+import re
 
 import pytest
 
@@ -40,6 +41,21 @@ def test_the_reports_page_draws_each_report_and_offers_its_csv(visits, admin):
     rows = list(csv.DictReader(io.StringIO(download.get_data(as_text=True))))
     assert download.mimetype == "text/csv"
     assert [(row["partner"], row["quantity"]) for row in rows] == [("skyport", "1"), ("westlake", "1")]
+
+
+def test_a_csv_download_covers_the_period_the_page_shows(visits, admin, admin_api):
+    filters = "from=2026-10&to=2026-11&as_of=2026-10-31"  # as_of before the customers came: the page's period holds
+    page = admin.get(f"/console/admin/reports?{filters}")
+    assert page.status_code == 200
+    start, end = re.search(r"Tier migration from (\S+) to (\S+)<", page.get_data(as_text=True)).groups()
+    assert (start, end) == ("2026-09-30", "2026-11-30")
+    for part in ("matrix", "signals"):
+        download = admin.get(f"/console/admin/reports/tiers.csv?part={part}&{filters}")
+        same = admin_api.get(f"/admin/v1/reports/tiers?from={start}&to={end}&format=csv&part={part}")
+        assert download.status_code == 200 and download.get_data(as_text=True) == same.get_data(as_text=True), part
+    matrix = list(csv.DictReader(io.StringIO(admin.get(f"/console/admin/reports/tiers.csv?{filters}").get_data(
+        as_text=True))))
+    assert matrix == [{"from_tier": "none", "to_tier": "private", "customers": "1"}]  # c1 came on 2026-11-23
 
 
 def test_a_filter_that_is_no_month_is_said_plainly(visits, admin):

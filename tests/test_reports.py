@@ -100,6 +100,13 @@ def balances(app) -> int:
         return connection.execute(sa.text("SELECT COALESCE(SUM(balance), 0) FROM customers")).scalar_one()
 
 
+def debts(app) -> int:
+    """The sum of the negative balances (≤ 0)."""
+    with app.extensions["benefits"].engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT COALESCE(SUM(balance), 0) FROM customers WHERE balance < 0")).scalar_one()
+
+
 def assert_rolls_forward(items: list[dict]) -> None:
     """Each month's closing follows from its lines, and is the next month's opening."""
     for item in items:
@@ -203,11 +210,13 @@ def test_for_any_sequence_of_ledger_operations_the_roll_forward_reconciles(
                 expire(app)
         now = clock().astimezone(SHANGHAI).date()
         items = report(admin_api, f"/admin/v1/reports/points?from=2026-11&to={now:%Y-%m}")["items"]
+        assert items[0]["opening"] == 0  # the history starts in November 2026
         assert_rolls_forward(items)
         assert items[-1]["closing"] == balances(app)
         liability = report(admin_api, f"/admin/v1/reports/liability?as_of={now}")
         assert_liability_reconciles(liability)
         assert liability["outstanding"] + liability["debt_points"] == balances(app)
+        assert liability["debt_points"] == debts(app)
 
     reconciles()
 

@@ -41,9 +41,20 @@ def _when(program, now) -> tuple[date, date, date, list[dict]]:
             problems += error.errors
         except ValidationError as error:
             problems += [{"path": f"query.{name}", "message": message} for message in error.messages]
-    last = values.get("to") or month_start(today)
-    first = values.get("from") or month_start(last, -11)
+    first, last = reports.month_period(values.get("from"), values.get("to"), today)
     return first, last, values.get("as_of") or today, problems
+
+
+def _runs(s, program, now, first: date, last: date, as_of: date) -> dict:
+    """The page's reports, each ready to run, over the filters' period: points and benefits by month from
+    ``from`` to ``to``; the liability at the end of ``as_of``; the tier matrix from the end of the month before
+    ``from`` to the end of ``to`` (of this month, when ``to`` is later). The page and its CSV downloads both
+    run these, so a download has the figures the page shows."""
+    period_end = min(month_start(last, 1), month_start(local_today(program, now), 1)) - _DAY
+    return {"points": lambda: reports.points(s, program, first, last),
+            "liability": lambda: reports.liability(s, program, as_of, now=now),
+            "benefits": lambda: reports.benefits(s, program, first, last),
+            "tiers": lambda: reports.tiers(s, program, month_start(first) - _DAY, period_end)}
 
 
 def _attempt(work) -> tuple[dict | None, list[dict]]:
@@ -58,14 +69,14 @@ def _attempt(work) -> tuple[dict | None, list[dict]]:
 def reports_page():
     s, program, now = g.session, context.program(), context.now()
     first, last, as_of, problems = _when(program, now)
-    points, refused = _attempt(lambda: reports.points(s, program, first, last))
+    runs = _runs(s, program, now, first, last, as_of)
+    points, refused = _attempt(runs["points"])
     problems += refused
-    liability, refused = _attempt(lambda: reports.liability(s, program, as_of, now=now))
+    liability, refused = _attempt(runs["liability"])
     problems += refused
-    usage, refused = _attempt(lambda: reports.benefits(s, program, first, last))
+    usage, refused = _attempt(runs["benefits"])
     problems += refused
-    period_end = min(month_start(last, 1), month_start(local_today(program, now), 1)) - _DAY
-    matrix, refused = _attempt(lambda: reports.tiers(s, program, month_start(first) - _DAY, period_end))
+    matrix, refused = _attempt(runs["tiers"])
     problems += refused
     filters = {"from": month_label(first), "to": month_label(last), "as_of": as_of.isoformat()}
     return render("console/reports.html", filters=filters, problems=problems, points=points, liability=liability,
@@ -84,11 +95,7 @@ def report_csv(report):
     """A report (or one part of it) as the API's CSV, with the page's filters."""
     s, program, now = g.session, context.program(), context.now()
     first, last, as_of, problems = _when(program, now)
-    runs = {"points": lambda: reports.points(s, program, first, last),
-            "liability": lambda: reports.liability(s, program, as_of, now=now),
-            "benefits": lambda: reports.benefits(s, program, first, last),
-            "tiers": lambda: reports.tiers(s, program, month_start(first) - _DAY,
-                                           min(month_start(last, 1), month_start(as_of, 1)) - _DAY)}
+    runs = _runs(s, program, now, first, last, as_of)
     if report not in runs or problems:
         abort(404 if report not in runs else 422)
     try:

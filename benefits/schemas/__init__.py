@@ -154,6 +154,19 @@ class AwareDateTime(fields.AwareDateTime):
         return moment
 
 
+class Currency(validate.Regexp):
+    """An ISO 4217 code: three capital letters, the whole string (``Regexp`` alone would let "CNY\\n" by);
+    ``example`` names one in the refusal. Documented as its pattern."""
+
+    def __init__(self, example: str = "CNY"):
+        super().__init__(r"^[A-Z]{3}$", error=f"must be an ISO 4217 code such as {example}")
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 def two_places(value: Decimal) -> None:
     if abs(value) <= MAX_AMOUNT and value != value.quantize(Decimal("0.01")):
         raise ma.ValidationError("must have at most two decimal places")

@@ -1,9 +1,9 @@
 """An event: the body of ``POST /api/v1/events``, a line of an import file, a message from the broker."""
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from ..models import EventType
 from ..services.events import ReportedEvent
-from . import ID, TEXT, AwareDateTime, Money, Strict
+from . import ID, TEXT, AwareDateTime, Currency, Money, Strict
 
 
 class EventIn(Strict):
@@ -12,8 +12,7 @@ class EventIn(Strict):
     type = fields.Enum(EventType, by_value=True, required=True)
     occurred_at = AwareDateTime(required=True, metadata={"example": "2026-11-23T10:15:00+08:00"})
     amount = Money(load_default=None)
-    currency = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[A-Z]{3}$", error="must be an ISO 4217 code such as CNY"))
+    currency = fields.String(load_default=None, validate=Currency("CNY"))
     category = fields.String(load_default=None, validate=TEXT)
     channel = fields.String(load_default=None, validate=TEXT)
     activity = fields.String(load_default=None, validate=TEXT)

@@ -12,11 +12,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, FourEyes, NotFound
+from ..errors import Conflict, NotFound
 from ..models import Adjustment, AdjustmentStatus, EntryKind
 from ..rules import Program
 from . import audit, customers, ledger
 from .periods import month_end_after
+from .rule_versions import four_eyes
 
 RULE_ID = "adjustment"  # the rule id of a lot an adjustment makes
 
@@ -40,7 +41,7 @@ def create(session: Session, customer_id: str, new: NewAdjustment, *, actor: aud
     """A pending adjustment: nothing moves until another admin approves it."""
     customers.get(session, customer_id)
     adjustment = Adjustment(customer_id=customer_id, points=new.points, reason=new.reason,
-                            status=AdjustmentStatus.PENDING, author=actor.name, author_key_id=_key_id(actor),
+                            status=AdjustmentStatus.PENDING, author=actor.name, author_key_id=actor.key_id,
                             created_at=now)
     session.add(adjustment)
     session.flush()
@@ -58,8 +59,8 @@ def approve(session: Session, program: Program, customer_id: str, adjustment_id:
         raise NotFound(f"no adjustment {adjustment_id} of customer {customer_id!r}")
     if adjustment.status != AdjustmentStatus.PENDING:
         raise Conflict(f"adjustment {adjustment_id} is {adjustment.status} already")
-    if _key_id(actor) == adjustment.author_key_id or actor.name == adjustment.author:
-        raise FourEyes("A manual adjustment must be approved by an admin other than its author.")
+    four_eyes(actor, adjustment.author, adjustment.author_key_id,
+              "A manual adjustment must be approved by an admin other than its author.")
     customer = customers.lock(session, customer_id)
     ledger.expire_due(session, customer, now=now)
     reference = f"adjustment:{adjustment.id}"
@@ -72,7 +73,7 @@ def approve(session: Session, program: Program, customer_id: str, adjustment_id:
         entry = ledger.take_back(session, customer, -adjustment.points, now=now, reference=reference)
     session.flush()
     adjustment.status, adjustment.approver, adjustment.approver_key_id = (AdjustmentStatus.APPROVED, actor.name,
-                                                                          _key_id(actor))
+                                                                          actor.key_id)
     adjustment.approved_at, adjustment.ledger_entry_id = now, entry.id
     audit.record(session, actor, "adjustment.approved", "adjustment", adjustment.id, at=now,
                  before={"status": AdjustmentStatus.PENDING}, after=snapshot(adjustment))
@@ -93,7 +94,3 @@ def listing(session: Session, *, limit: int, before: int | None, status: Adjustm
     if customer_id is not None:
         query = query.where(Adjustment.customer_id == customer_id)
     return list(session.execute(query.order_by(Adjustment.id.desc()).limit(limit)).scalars())
-
-
-def _key_id(actor: audit.Actor) -> int | None:
-    return int(actor.id) if actor.id is not None else None

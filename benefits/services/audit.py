@@ -52,6 +52,11 @@ class Actor:
     def is_system(self) -> bool:
         return self.type == "system"
 
+    @property
+    def key_id(self) -> int | None:
+        """The id of the acting API key, as the tables keep it (an integer); None for the service itself."""
+        return int(self.id) if self.id is not None else None
+
 
 SYSTEM = Actor.system()
 

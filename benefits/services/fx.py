@@ -61,8 +61,8 @@ def set_rate(session: Session, program: Program, currency: str, rate: Decimal, v
         raise Invalid([{"path": "path.currency",
                         "message": f"{currency} is the programme's own currency: its rate is 1"}])
     valid_from = valid_from.astimezone(timezone.utc)
-    row = FxRate(currency=currency, rate=rate, valid_from=valid_from, set_by=actor.name,
-                 set_by_key_id=int(actor.id) if actor.id is not None else None, set_at=now)
+    row = FxRate(currency=currency, rate=rate, valid_from=valid_from, set_by=actor.name, set_by_key_id=actor.key_id,
+                 set_at=now)
     session.add(row)
     session.flush()
     audit.record(session, actor, "fx_rate.set", "fx_rate", currency, at=now,

@@ -39,7 +39,9 @@ def move(session: Session, lot: Lot, points: int, kind: MovementKind, now: datet
 def add_lot(session: Session, customer: Customer, kind: EntryKind, points: int, *, rule_id: str,
             rule_version: int | None, event_id: str | None, earned_at: datetime, available_at: datetime,
             expires_at: datetime, now: datetime, reference: str | None = None) -> LedgerEntry:
-    """Points that go into a new lot (an ``earn``, or a positive ``adjust``): a debt is paid from them first."""
+    """Points that go into a new lot, posted as an entry of the ``kind`` the caller gives (a positive
+    ``adjust``: earned points reach their lots in ``events``' batch writes instead). A debt is paid from them
+    first; what is left goes into the lot as a movement of that same kind."""
     debt = max(0, -customer.balance)
     lot = Lot(customer_id=customer.id, event_id=event_id, rule_id=rule_id, rule_version=rule_version,
               points=points, remaining=0, earned_at=earned_at, available_at=available_at, expires_at=expires_at)

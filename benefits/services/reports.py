@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
-from sqlalchemy import BigInteger, and_, case, func, literal_column, null, or_, select, type_coerce, union_all
+from sqlalchemy import and_, case, func, literal_column, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import BeforeCutover, Invalid
@@ -30,7 +30,7 @@ from ..models import (AuditRecord, Customer, CustomerGrant, EntryKind, LedgerEnt
 from ..rules import Program
 from ..rules.program import exact
 from .partners import customer_ref
-from .periods import local_midnight, month_label, month_start
+from .periods import local_midnight, month_label, month_start, months_before
 
 CENT = Decimal("0.01")
 BREAKAGE_PLACES = Decimal("0.0001")
@@ -82,6 +82,20 @@ def by_interval(column, bounds: list[datetime], columns: list, group_by: list, *
         parts.append(select(literal_column(str(first + number)), *columns).where(*within, *where)
                      .group_by(*group_by))
     return parts
+
+
+def month_period(first: date | None, last: date | None, today: date) -> tuple[date, date]:
+    """The first days of a month report's ``from`` and ``to`` months: those given or, by default, the last 12
+    months up to this one (``to`` is ``today``'s month, ``from`` the 11 months before ``to``)."""
+    last = month_start(last or today)
+    return (month_start(first) if first else month_start(last, -11)), last
+
+
+def day_period(first: date | None, last: date | None, today: date) -> tuple[date, date]:
+    """The tiers report's ``from`` and ``to`` days: those given or, by default, ``to`` is ``today`` and
+    ``from`` the same day 12 months before ``to``."""
+    last = last or today
+    return first or months_before(last, 12), last
 
 
 def month_range(first: date, last: date) -> list[date]:
@@ -340,7 +354,8 @@ STATEMENT_COLUMNS = ("redemption_id", "confirmed_at", "cancelled_at", "benefit",
 def statement(session: Session, program: Program, partner: Partner, month: date, *, secret: str) -> dict:
     """The redemptions ``partner`` confirmed in ``month`` (in the programme's timezone), at the unit price of
     their confirmation; one confirmed in an earlier month and cancelled in this one is a negative line. One
-    confirmed and cancelled within the month has no line."""
+    confirmed and cancelled within the month has no line. The total adds up the lines' amounts, so that it
+    agrees with them (a second statement could see another snapshot)."""
     start, end = local_midnight(month.replace(day=1), program.timezone), local_midnight(month_start(month, 1),
                                                                                          program.timezone)
     table = Redemption.__table__
@@ -353,8 +368,6 @@ def statement(session: Session, program: Program, partner: Partner, month: date,
         table.c.partner_id == partner.id, or_(confirmed, undone))
     rows = session.execute(lines.order_by(case((confirmed, table.c.confirmed_at), else_=table.c.cancelled_at),
                                           table.c.id)).all()
-    cents = session.execute(select(func.sum(sign * table.c.quantity * type_coerce(table.c.unit_price, BigInteger)))
-                            .where(table.c.partner_id == partner.id, or_(confirmed, undone))).scalar_one()
     items = []
     for row in rows:
         items.append({
@@ -365,7 +378,7 @@ def statement(session: Session, program: Program, partner: Partner, month: date,
             "customer_ref": customer_ref(secret, partner.id, row.customer_id)})
     return {"partner": partner.id, "partner_name": partner.name, "month": month_label(month),
             "currency": program.currency, "items": items,
-            "total": (Decimal(int(cents or 0)) / 100).quantize(CENT)}
+            "total": sum((item["amount"] for item in items if item["amount"] is not None), Decimal("0.00"))}
 
 
 # ---------------------------------------------------------------------------------------------- tiers

@@ -55,7 +55,7 @@ def create(session: Session, source: bytes, media_type: SourceType, *, actor: au
            now: datetime) -> RuleVersion:
     """A draft from a YAML or JSON document, refused whole (422, every error by path) if invalid."""
     document = load_document(source, media_type)
-    version = RuleVersion(status=VersionStatus.DRAFT, author=actor.name, author_key_id=_key_id(actor), created_at=now,
+    version = RuleVersion(status=VersionStatus.DRAFT, author=actor.name, author_key_id=actor.key_id, created_at=now,
                           document=document, source=source.decode("utf-8"), source_type=media_type)
     session.add(version)
     session.flush()
@@ -68,9 +68,10 @@ def approve(session: Session, version_id: int, *, actor: audit.Actor, now: datet
     version = get(session, version_id, lock=True)
     if version.status != VersionStatus.DRAFT:
         raise Conflict(f"rule version {version_id} is {version.status}, not a draft")
-    if not actor.is_system and (_key_id(actor) == version.author_key_id or actor.name == version.author):
-        raise FourEyes("A rule version must be approved by an admin other than its author.")
-    version.status, version.approver, version.approver_key_id = VersionStatus.APPROVED, actor.name, _key_id(actor)
+    if not actor.is_system:  # the service approves the first version it loads itself
+        four_eyes(actor, version.author, version.author_key_id,
+                  "A rule version must be approved by an admin other than its author.")
+    version.status, version.approver, version.approver_key_id = VersionStatus.APPROVED, actor.name, actor.key_id
     version.approved_at = now
     audit.record(session, actor, "rule_version.approved", "rule_version", version.id, at=now,
                  before={"status": VersionStatus.DRAFT}, after=summary(version) | {"approver": actor.name})
@@ -107,5 +108,9 @@ def bootstrap(session: Session, source: bytes, media_type: SourceType, *, activa
     return version
 
 
-def _key_id(actor: audit.Actor) -> int | None:
-    return int(actor.id) if actor.id is not None else None
+def four_eyes(actor: audit.Actor, author: str, author_key_id: int | None, refusal: str) -> None:
+    """Refuse (``FourEyes``, with ``refusal``) an approval by the author of what is approved: by the key that
+    wrote it, or by another key of the same name (one admin may hold several keys). Rule versions and manual
+    adjustments are approved so."""
+    if actor.key_id == author_key_id or actor.name == author:
+        raise FourEyes(refusal)

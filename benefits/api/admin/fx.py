@@ -4,17 +4,17 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from flask.views import MethodView
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields
 
 from ...errors import Invalid
-from ...schemas import AwareDateTime, Date, Strict
+from ...schemas import AwareDateTime, Currency, Date, Strict
 from ...services import fx
 from ...services.periods import local_midnight
 from .. import context
 from ..context import reads, writes
 from . import blp
 
-CURRENCY = re.compile(r"[A-Z]{3}")
+CURRENCY = Currency("USD")  # a rate is of another currency than the programme's (CNY)
 MAX_RATE = Decimal(1_000_000)
 MAX_PLACES = 12
 RATE_TEXT = re.compile(r"\d{1,7}(\.\d{1,%d})?" % MAX_PLACES)
@@ -83,8 +83,7 @@ class RateList(Strict):
 
 
 class RateArgs(Strict):
-    currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 "
-                                                                                              "code such as USD"))
+    currency = fields.String(load_default=None, validate=CURRENCY)
 
 
 @blp.route("/fx-rates/<currency>")
@@ -94,8 +93,10 @@ class FxRate(MethodView):
     @blp.response(201, RateOut)
     def put(self, body, currency):
         """Set a rate for a currency from `valid_from` on; earlier rates stay in the history (audited)"""
-        if not CURRENCY.fullmatch(currency):
-            raise Invalid([{"path": "path.currency", "message": "must be an ISO 4217 code such as USD"}])
+        try:
+            CURRENCY(currency)
+        except ValidationError as error:
+            raise Invalid([{"path": "path.currency", "message": error.messages[0]}]) from None
         program = context.program()
         valid_from = body["valid_from"]
         if not isinstance(valid_from, dt.datetime):

@@ -4,12 +4,10 @@ from marshmallow import fields
 
 from ...schemas import Date, MoneyOut, Strict
 from ...services import partners, reports
-from ...services.periods import month_start, months_before
 from ...services.profiles import local_today
 from .. import context
 from ..context import reads
-from ..reports import (DayRangeArgs, FormatArgs, MonthRangeArgs, StatementOut, answer, documented, month_field,
-                       month_of)
+from ..reports import DayRangeArgs, FormatArgs, MonthRangeArgs, StatementOut, answer, documented, month_of
 from . import blp
 
 
@@ -125,9 +123,7 @@ class TiersReport(Strict):
 
 def month_span(args: dict) -> tuple:
     """``from`` and ``to`` months; by default the twelve months up to the current one."""
-    today = local_today(context.program(), context.now())
-    last = args["last"] or month_start(today)
-    return args["first"] or month_start(last, -11), last
+    return reports.month_period(args["first"], args["last"], local_today(context.program(), context.now()))
 
 
 @blp.route("/reports/points")
@@ -192,6 +188,5 @@ class Tiers(MethodView):
     @documented(blp)
     def get(self, args):
         """The tier migration matrix between the ends of two days, and the signals raised by month"""
-        last = args["last"] or local_today(context.program(), context.now())
-        first = args["first"] or months_before(last, 12)
+        first, last = reports.day_period(args["first"], args["last"], local_today(context.program(), context.now()))
         return answer("tiers", reports.tiers(context.session(), context.program(), first, last), args, "tiers")
