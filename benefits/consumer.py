@@ -42,6 +42,7 @@ log = logging.getLogger("benefits.consumer")
 DELIVERY_LIMIT = 5
 CHUNK = 500
 FLUSH_AFTER = 0.2  # seconds a message may wait for its chunk to fill
+PREFETCH_CHUNKS = 2  # the next chunk arrives while this one is recorded
 OUTAGE_WAIT = (1, 2, 5, 10, 30)  # seconds between tries while the database cannot be reached
 REASON_HEADER = "x-benefits-reason"
 MESSAGE_HEADER = "x-benefits-message"
@@ -120,7 +121,7 @@ class Consumer:
         except pika.exceptions.ChannelClosedByBroker as error:
             raise BrokerUnusable(f"the queues cannot be declared: {error.reply_text}") from None
         self.channel.confirm_delivery()
-        self.channel.basic_qos(prefetch_count=chunk)
+        self.channel.basic_qos(prefetch_count=PREFETCH_CHUNKS * chunk)
 
     def stop(self, *_) -> None:
         """Finish the chunk at hand, then return (SIGTERM, SIGINT)."""
@@ -146,7 +147,8 @@ class Consumer:
         return self.tally
 
     def handle(self, messages: list[Message]) -> None:
-        """Record a chunk; every message is acknowledged, dead-lettered, or returned to the queue."""
+        """Record a chunk: every message is recorded, dead-lettered or returned to the queue; then the ones not
+        returned are acknowledged with one frame."""
         lines = [imports.json_line(tag_order, imports.decoded(m.body), self.schema)
                  for tag_order, m in enumerate(messages, start=1)]
         valid = []
@@ -155,21 +157,29 @@ class Consumer:
                 self.dead_letter(message, line.reason, line.message)
             else:
                 valid.append((message, line))
-        if not valid:
-            return
+        returned = self._record(valid) if valid else set()
+        settled = [message.tag for message in messages if message.tag not in returned]
+        if settled:
+            self.channel.basic_ack(max(settled), multiple=True)
+
+    def _record(self, valid: list[tuple[Message, imports.Line]]) -> set[int]:
+        """The delivery tags returned to the queue."""
         results = self._record_chunk([line.event for _, line in valid])
         if results is not None:
             for (message, _), result in zip(valid, results):
                 self.settle(message, result)
-            return
+            return set()
+        returned = set()
         for message, line in valid:  # the chunk failed as a whole: each message on its own
             results = self._record_chunk([line.event])
             if results is None:
                 log.warning("an event failed to record: returned to the queue", extra={"delivery_tag": message.tag})
                 self.channel.basic_nack(message.tag, requeue=True)
                 self.tally.returned += 1
+                returned.add(message.tag)
             else:
                 self.settle(message, results[0])
+        return returned
 
     def _record_chunk(self, chunk) -> list[dict] | None:
         """The chunk's results once committed; None when its transaction failed for another cause than a
@@ -207,11 +217,10 @@ class Consumer:
             error = result["error"]
             details = "; ".join(f"{e['path'].removeprefix('json.')}: {e['message']}" for e in error["errors"][:5])
             self.dead_letter(message, error["reason"], details or error["message"])
-            return
-        self.channel.basic_ack(message.tag)
 
     def dead_letter(self, message: Message, reason: str, detail: str | None) -> None:
-        """Publish the message to the dead-letter exchange with its reason (confirmed), then acknowledge it."""
+        """Publish the message to the dead-letter exchange with its reason, confirmed before the chunk is
+        acknowledged."""
         headers = dict(message.properties.headers or {})
         headers[REASON_HEADER] = reason
         headers[MESSAGE_HEADER] = (detail or "")[:1000]
@@ -220,7 +229,6 @@ class Consumer:
             properties=pika.BasicProperties(headers=headers, delivery_mode=pika.DeliveryMode.Persistent,
                                             content_type=message.properties.content_type,
                                             message_id=message.properties.message_id))
-        self.channel.basic_ack(message.tag)
         self.tally.dead_lettered += 1
 
 

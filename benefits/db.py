@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode and a writing transaction begins IMMEDIATE, so writers
 are serialised by the database itself; a reading one begins deferred and never
-waits for writers. PostgreSQL relies on the row locks and unique constraints
+waits for writers. The writing units of work of every process of the service
+also queue on a file lock beside the database (``WriterQueue``), which wakes
+the next writer the moment the last one ends. PostgreSQL relies on the row locks and unique constraints
 the services take.
 
 Every transaction of the service (a request, a CLI command, a chunk of an
@@ -12,10 +14,13 @@ the database detected (a unique constraint, a deadlock, a serialisation
 failure): the retry sees what the winner committed.
 """
 import contextvars
+import fcntl
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -49,6 +54,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _WRITER_QUEUES[engine] = WriterQueue(parsed.database + "-writers")
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg")
@@ -87,6 +94,47 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
 
 
+class WriterQueue:
+    """SQLite's writers, across the service's processes, taking turns on an ``flock`` of one file.
+
+    SQLite lets one transaction write at a time, and a writer that finds the
+    database locked sleeps 1, 2, 5, 10 ... up to 100 ms between tries, however
+    soon the lock is free: under load most of a second process's time goes to
+    sleeping. A writer waiting here is woken as soon as the lock is released.
+    SQLite's own lock still guarantees the serialisation; a writer that does not
+    queue (a migration, a script) only waits as before. Re-entrant within a
+    thread, so a unit of work opened inside another does not wait for itself.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        local = self._local
+        if getattr(local, "depth", 0):
+            local.depth += 1
+            try:
+                yield
+            finally:
+                local.depth -= 1
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # an open file of its own: flock excludes threads
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            local.depth = 1
+            try:
+                yield
+            finally:
+                local.depth = 0
+        finally:
+            os.close(fd)  # releases the lock
+
+
+_WRITER_QUEUES: "weakref.WeakKeyDictionary[Engine, WriterQueue]" = weakref.WeakKeyDictionary()
+
+
 def reachable(url: str, timeout: int = 3) -> bool:
     """Whether a database answers at ``url`` (PostgreSQL for the tests and benches)."""
     try:
@@ -121,6 +169,12 @@ def unit_of_work(sessions: sessionmaker, *, write: bool = True) -> Iterator[Sess
     was committed when it began either way, and no BEGIN and ROLLBACK go to the
     server.
     """
+    queue = _WRITER_QUEUES.get(sessions.kw.get("bind")) if write else None
+    with queue.turn() if queue is not None else nullcontext():
+        yield from _unit(sessions, write)
+
+
+def _unit(sessions: sessionmaker, write: bool) -> Iterator[Session]:
     token = _immediate.set(write)
     session = sessions()
     session.info[READING] = not write
@@ -265,7 +319,8 @@ class Group:
     group commit.
 
     ``submit(item)`` queues the item. The caller that finds no group under way
-    does the next one, every item queued by then (up to ``limit``), as
+    does the next one: every item queued by the time its unit of work has
+    begun (up to ``limit``), after waiting for SQLite's writer queue say, as
     ``run(sessions, lambda session: do(session, items))``; the others wait for
     its commit and take their own outcome. ``do`` answers an outcome per item,
     an exception being that item's refusal. So the fixed cost of a transaction
@@ -286,19 +341,33 @@ class Group:
             self._queue.append(mine)
             while self._busy and not mine.done:
                 self._changed.wait()
-            if not mine.done:
+            lead = not mine.done
+            if lead:
                 self._busy = True
-                group, self._queue = self._queue[:self.limit], self._queue[self.limit:]
-        if not mine.done:
-            self._do(group)
+        if lead:
+            self._do()
         if isinstance(mine.outcome, BaseException):
             raise mine.outcome
         return mine.outcome
 
-    def _do(self, group: list["_Queued"]) -> None:
+    def _do(self) -> None:
+        """Do a group: the items queued when its unit of work has begun, the same ones if it is run again."""
+        group: list[_Queued] = []
+
+        def take() -> None:
+            if not group:
+                with self._changed:
+                    group.extend(self._queue[:self.limit])
+                    del self._queue[:self.limit]
+
+        def work(session: Session) -> list:
+            take()
+            return self.do(session, [queued.item for queued in group])
+
         try:
-            outcomes = run(self.sessions, lambda session: self.do(session, [queued.item for queued in group]))
+            outcomes = run(self.sessions, work)
         except BaseException as error:  # noqa: BLE001 - the unit failed: every item of it fails alike
+            take()
             outcomes = [error] * len(group)
         with self._changed:
             for queued, outcome in zip(group, outcomes):

@@ -16,6 +16,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,8 +100,11 @@ def _decoded(raw_lines: Iterable[bytes]) -> Iterator[str]:
         first = False
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")  # the surrogates that stand for bytes that are not UTF-8
+
+
 def _bad_text(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _UNDECODED.search(text) is not None
 
 
 def _invalid_encoding(number: int, text: str) -> Line:

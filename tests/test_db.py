@@ -1,4 +1,12 @@
-"""The database layer: a pooled connection that died while idle is replaced before it is used."""
+"""The database layer: a pooled connection that died while idle is replaced before it is used; SQLite's
+writers take turns."""
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -24,3 +32,91 @@ def test_a_connection_killed_while_idle_is_replaced_before_use():
             assert connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != dead
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"))
+    yield engine
+    engine.dispose()
+
+
+def _in_thread(work) -> tuple[threading.Thread, threading.Event]:
+    done = threading.Event()
+
+    def target():
+        work()
+        done.set()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, done
+
+
+def test_on_sqlite_a_writer_waits_its_turn_behind_another_process_and_a_reader_does_not(sqlite_engine, tmp_path):
+    sessions = db.make_session_factory(sqlite_engine)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from benefits import db\n"
+         f"with db.WriterQueue({str(tmp_path / 'queue.db') + '-writers'!r}).turn():\n"
+         "    print('holding', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+
+        def write():
+            with db.unit_of_work(sessions) as session:
+                session.execute(sa.text("INSERT INTO notes (text) VALUES ('written')"))
+
+        writer, written = _in_thread(write)
+        with db.unit_of_work(sessions, write=False) as session:
+            assert session.execute(sa.text("SELECT count(*) FROM notes")).scalar_one() == 0
+        assert not written.wait(0.5)
+        holder.communicate("go\n", timeout=10)
+        assert written.wait(10)
+    finally:
+        holder.kill()
+        holder.wait()
+    with sqlite_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT text FROM notes")).scalars().all() == ["written"]
+
+
+def test_on_sqlite_a_unit_of_work_opened_inside_another_does_not_wait_for_itself(sqlite_engine):
+    sessions = db.make_session_factory(sqlite_engine)
+
+    def nested():
+        with db.unit_of_work(sessions):
+            with db.unit_of_work(sessions) as inner:
+                inner.execute(sa.text("INSERT INTO notes (text) VALUES ('inner')"))
+
+    thread, done = _in_thread(nested)
+    assert done.wait(10)
+    with sqlite_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT text FROM notes")).scalars().all() == ["inner"]
+
+
+def test_on_sqlite_a_group_takes_what_was_queued_while_it_waited_for_its_turn(sqlite_engine, tmp_path):
+    units = []
+
+    def do(session, items):
+        session.execute(sa.text("INSERT INTO notes (text) VALUES ('grouped')"))
+        units.append(list(items))
+        return items
+
+    group = db.Group(db.make_session_factory(sqlite_engine), do)
+    pool = ThreadPoolExecutor(4)
+    try:
+        with db.WriterQueue(str(tmp_path / "queue.db") + "-writers").turn():  # as another process would
+            submitted = [pool.submit(group.submit, 0)]
+            while not group._busy:
+                time.sleep(0.01)
+            submitted += [pool.submit(group.submit, n) for n in (1, 2, 3)]
+            while len(group._queue) < 4:
+                time.sleep(0.01)
+            assert units == []
+        assert [future.result(timeout=10) for future in submitted] == [0, 1, 2, 3]
+    finally:
+        pool.shutdown()
+    assert units == [[0, 1, 2, 3]]
+

@@ -25,7 +25,7 @@ def body(event_id: str, customer_id: str = "c1", amount: str = "1000.00") -> dic
             "currency": "CNY", "category": "card_spend"}
 
 
-def test_a_group_is_done_by_one_caller_in_one_unit_while_the_others_wait(app):
+def test_a_group_is_done_by_one_caller_in_one_unit_while_the_others_wait_for_the_next(app):
     started, release, units = threading.Event(), threading.Event(), []
 
     def do(session, items):
@@ -47,6 +47,7 @@ def test_a_group_is_done_by_one_caller_in_one_unit_while_the_others_wait(app):
         answers = [f.exception() or f.result() for f in others]
     assert units == [[0], [1, 2, 3, 4, 5]]
     assert answers[:2] == [10, 20] and str(answers[2]) == "three" and answers[3:] == [40, 50]
+
 
 
 def test_events_posted_at_once_are_each_answered_as_alone_with_their_own_actor(app, client, app_api, clock):

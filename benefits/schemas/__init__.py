@@ -93,6 +93,9 @@ class Strict(ma.Schema):
 
 def _text_messages(data: Mapping, skip: tuple[str, ...] = ()) -> dict:
     """marshmallow messages, nested as the data is, for every string of ``data`` that cannot be text."""
+    if type(data) is dict and all(type(key) is str and type(value) in _SCALARS for key, value in data.items()) \
+            and text_problem("".join(data) + "".join(v for v in data.values() if type(v) is str)) is None:
+        return {}  # a flat object whose every string is good text (an event): nothing to walk
     messages: dict = {}
     stack = [(data, ())]
     while stack:
@@ -110,6 +113,9 @@ def _text_messages(data: Mapping, skip: tuple[str, ...] = ()) -> dict:
         elif isinstance(item, str) and (problem := text_problem(item)) is not None:
             _nest(messages, parts, problem)
     return messages
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _nest(messages: dict, parts: tuple, message: str) -> None:

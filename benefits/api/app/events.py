@@ -97,10 +97,10 @@ class EventBatch(MethodView):
     @blp.response(200, BatchOut)
     def post(self, body):
         """Record up to 1,000 events, each on its own"""
-        parsed, refused = [], {}
+        parsed, refused, schema = [], {}, EventIn()
         for index, raw in enumerate(body["events"]):
             try:
-                parsed.append(EventIn().load(raw))
+                parsed.append(schema.load(raw))
             except ValidationError as error:
                 refused[index] = {"id": raw.get("id") if isinstance(raw.get("id"), str) else None,
                                   "status": "error", "points": None,
