@@ -11,7 +11,7 @@ usage after taking it.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
@@ -20,6 +20,8 @@ from ..rules import Program
 from . import audit, entitlements, outbox, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
+INSERT = insert(Redemption.__table__).returning(Redemption.__table__.c.id)  # a new hold, without the ORM's flush
+_WRITTEN = [column.key for column in Redemption.__table__.columns if column.key != "id"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     """Reserve a quantity of a benefit for the pass's customer (and confirm at once with ``capture``).
 
     Draws on the first entitlement for the benefit with enough remaining: rule
-    grants before reward units (``entitlements.choose``).
+    grants before reward units (``entitlements.choose``). The redemption
+    returned is written, not attached to the session.
     """
     found = passes.find(session, request.pass_code, key_id=key_id, now=now, lock=True)
     benefit = request.benefit
@@ -65,8 +68,7 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     held = snapshot(redemption)
     if request.capture:  # written once, confirmed; audited as held, then confirmed
         _confirm(program, redemption, now)
-    session.add(redemption)
-    session.flush()
+    redemption.id = session.execute(INSERT, {column: getattr(redemption, column) for column in _WRITTEN}).scalar_one()
     audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now,
                  after=held | {"id": redemption.id})
     if request.capture:
