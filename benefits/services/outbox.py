@@ -75,7 +75,7 @@ def _subscribers(session: Session) -> list[tuple[int, set[str]]]:
 # ---------------------------------------------------------------- what a customer's evaluation tells
 
 @dataclass(frozen=True)
-class Standing:
+class TierState:
     """What an evaluation may change about a customer: tier, the start of a downgrade's grace, signals."""
 
     tier: str | None
@@ -83,15 +83,15 @@ class Standing:
     signals: frozenset[str]
 
     @classmethod
-    def of(cls, customer: Customer) -> "Standing":
+    def of(cls, customer: Customer) -> "TierState":
         return cls(customer.tier, customer.below_tier_since, frozenset(customer.signals or ()))
 
 
-def customer_evaluated(session: Session, customer: Customer, before: Standing, *, qualified: str,
+def customer_evaluated(session: Session, customer: Customer, before: TierState, *, qualified: str,
                        program: Program, as_of: date, now: datetime) -> None:
     """The messages of one evaluation: a downgrade's grace ending early, a tier change, a grace starting,
     signals raised and cleared."""
-    after = Standing.of(customer)
+    after = TierState.of(customer)
 
     def send(type_: MessageType, **data) -> None:
         publish(session, type_, {"customer_id": customer.id, **data, "as_of": as_of, "rule_version": program.version},

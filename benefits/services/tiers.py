@@ -41,7 +41,7 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
              now: datetime) -> None:
     """Tier (with downgrade grace) and signals under ``program``; a tier change is recorded and audited, and
     what changed is told through the outbox."""
-    before = outbox.Standing.of(customer)
+    before = outbox.TierState.of(customer)
     current, fields = customer.tier, rule_fields(customer, program, now, with_tier=False)
     qualified = program.tier(fields)
     decision = decide(current=current, qualified=qualified, tiers=program.tier_ids,
