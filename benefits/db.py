@@ -4,8 +4,8 @@ SQLite runs in WAL mode and a writing transaction begins IMMEDIATE, so writers
 are serialised by the database itself; a reading one begins deferred and never
 waits for writers. The writing units of work of every process of the service
 also queue on a file lock beside the database (``WriterQueue``), which wakes
-the next writer the moment the last one ends. PostgreSQL relies on the row locks and unique constraints
-the services take.
+the next writer the moment the last one ends. PostgreSQL relies on the row
+locks and unique constraints the services take.
 
 Every transaction of the service (a request, a CLI command, a chunk of an
 import) is a ``unit_of_work``: committed when its block ends, rolled back when
