@@ -7,10 +7,12 @@ Importing the package itself imports nothing else, so that gunicorn's settings
 """
 
 
-def create_app(config=None, **overrides):
+def create_app(config=None, *, http: bool = True, **overrides):
+    """The application; without ``http`` (the command line) its API and console are not built, which is most
+    of the time it takes to start."""
     from flask import Flask
 
-    from . import api, cli, console
+    from . import cli
     from .config import Config, instance_dir
     from .db import make_engine, make_session_factory
     from .encryption import Encryption
@@ -35,7 +37,10 @@ def create_app(config=None, **overrides):
         config=config, engine=engine, sessions=make_session_factory(engine),
         programs=Programs(refresh_seconds=config.RULES_REFRESH_SECONDS), keys=KeyCache(config.KEY_CACHE_SECONDS),
         encryption=Encryption(config.ENCRYPTION_KEYS, instance_dir()))
-    api.init_app(app)
-    console.init_app(app)
+    if http:
+        from . import api, console
+
+        api.init_app(app)
+        console.init_app(app)
     cli.init_app(app)
     return app

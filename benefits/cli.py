@@ -532,7 +532,7 @@ def benefits(ctx):
     from . import create_app
 
     try:
-        app = create_app()
+        app = create_app(http=False)
     except ConfigurationError as error:
         raise Unusable(str(error)) from None
     ctx.with_resource(app.app_context())

@@ -157,3 +157,14 @@ def test_the_tip_exported_is_held_by_verify_until_the_chain_is_rewritten(app, da
     tip.write_text(json.dumps({**saved, "hash": "f" * 64}), encoding="utf-8")  # a chain rewritten since
     broken = benefits(database_url, "audit", "verify", "--tip", str(tip), cwd=tmp_path)
     assert broken.returncode == 3 and "NOT held" in broken.stdout
+
+
+def test_the_command_line_builds_the_app_without_its_http_api():
+    from benefits import create_app
+
+    served = create_app(DATABASE_URL="sqlite://")
+    command_line = create_app(DATABASE_URL="sqlite://", http=False)
+    assert any(rule.rule.startswith("/api/v1/") for rule in served.url_map.iter_rules())
+    assert not any(rule.rule.startswith(("/api/", "/partner/", "/admin/", "/console"))
+                   for rule in command_line.url_map.iter_rules())
+    assert "benefits" in command_line.extensions
