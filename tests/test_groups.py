@@ -50,6 +50,24 @@ def test_a_group_is_done_by_one_caller_in_one_unit_while_the_others_wait_for_the
 
 
 
+def test_a_group_run_again_after_a_lost_race_does_the_same_items(app):
+    calls = []
+
+    def do(session, items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            pool.submit(group.submit, 1)
+            while not group._queue:
+                time.sleep(0.01)
+            raise sa.exc.IntegrityError("INSERT ...", {}, Exception("a concurrent duplicate"))
+        return [item * 10 for item in items]
+
+    group = db.Group(app.extensions["benefits"].sessions, do)
+    with ThreadPoolExecutor(2) as pool:
+        assert group.submit(0) == 0
+    assert calls == [[0], [0], [1]]
+
+
 def test_events_posted_at_once_are_each_answered_as_alone_with_their_own_actor(app, client, app_api, clock):
     activate_rules(app, rules_yaml(), clock())
     for n in range(4):
