@@ -113,23 +113,18 @@ class WriterQueue:
     @contextmanager
     def turn(self) -> Iterator[None]:
         local = self._local
-        if getattr(local, "depth", 0):
-            local.depth += 1
-            try:
-                yield
-            finally:
-                local.depth -= 1
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # an open file of its own: flock excludes threads
+        depth = getattr(local, "depth", 0)
+        # the outermost turn of a thread opens the file anew: flock excludes other threads' opens too
+        fd = None if depth else os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            local.depth = 1
-            try:
-                yield
-            finally:
-                local.depth = 0
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            local.depth = depth + 1
+            yield
         finally:
-            os.close(fd)  # releases the lock
+            local.depth = depth
+            if fd is not None:
+                os.close(fd)  # releases the lock
 
 
 _WRITER_QUEUES: "weakref.WeakKeyDictionary[Engine, WriterQueue]" = weakref.WeakKeyDictionary()
