@@ -3,6 +3,13 @@
 The workers share one directory of metric samples (``PROMETHEUS_MULTIPROC_DIR``,
 made empty when gunicorn starts), so that ``/metrics`` adds up every worker's
 counts, and a worker's samples are marked dead when it exits.
+
+On TCP addresses each worker listens on a socket of its own (``SO_REUSEPORT``),
+and the kernel spreads new connections over them. On one shared socket the
+worker that wakes first accepts most of a burst of connections: a client that
+keeps a few connections alive (a load balancer's pool) then sends all its
+requests to one process while another core idles, and the rate halves. A Unix
+socket or sockets handed over by systemd stay shared, as gunicorn makes them.
 """
 import os
 import shutil
@@ -14,6 +21,7 @@ accesslog = None  # the service logs every request itself, by its route template
 
 
 def on_starting(server):
+    spread_connections(server.cfg)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
@@ -22,6 +30,13 @@ def on_starting(server):
         directory = tempfile.mkdtemp(prefix="benefits-metrics-")
         server.made_metrics_directory = directory  # removed again on_exit
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def spread_connections(cfg) -> None:
+    """A listening socket a worker when every address is TCP and gunicorn makes the sockets itself."""
+    tcp = all(not address.startswith(("unix:", "fd://")) for address in cfg.bind)
+    if tcp and not os.environ.get("LISTEN_FDS"):
+        cfg.set("reuse_port", True)
 
 
 def on_exit(server):
