@@ -37,7 +37,7 @@ POSTGRES_URL = os.environ.get("BENEFITS_BENCH_POSTGRES_URL",
                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 SECRET = "bench-secret-not-for-production"
 GUNICORN = ["--config", "python:benefits.gunicorn", "--workers", "2", "--threads", "4"]
-GUNICORN_TEXT = "gunicorn -c python:benefits.gunicorn --workers 2 --threads 4 (gthread, as `make run`), no access log"
+GUNICORN_TEXT = "gunicorn -c python:benefits.gunicorn --workers 2 --threads 4 (gthread, as `make run`), a listening socket a worker, no access log"
 
 
 def log(message: str) -> None:
