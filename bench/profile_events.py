@@ -60,7 +60,7 @@ class Phases:
         self.wrap(context.keys, "authenticate", "  authenticate the key (1 SELECT)")
         self.wrap(events, "record_many", "  events.record_many")
         self.wrap(events, "_lock", "    _lock (SELECT customers ... FOR UPDATE)")
-        self.wrap(events, "_cap_usage", "    _cap_usage (SELECT cap usage)")
+        self.wrap(events, "_known_and_used", "    _known_and_used (SELECT known events and cap usage)")
         self.wrap(tiers, "refresh", "    tiers.refresh")
         self.wrap(program.Program, "earn", "    Program.earn (durable_rules)")
         self.wrap(events._Writes, "flush", "    writes (INSERT events, lots, entries; UPDATE caps, balances)")

@@ -15,6 +15,7 @@ failure): the retry sees what the winner committed.
 """
 import contextvars
 import fcntl
+import json
 import os
 import threading
 import time
@@ -24,7 +25,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import MetaData, Table, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -145,6 +146,15 @@ def reachable(url: str, timeout: int = 3) -> bool:
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
+
+
+def json_rows(table: Table, rows: list[dict], dialect) -> str:
+    """Rows as one JSON array, each value as its column's type binds it (money in minor units, times in UTC):
+    what PostgreSQL's ``json_populate_recordset(NULL::<table>, ...)`` turns back into the table's rows."""
+    bind = {column.name: column.type.process_bind_param for column in table.columns
+            if isinstance(column.type, TypeDecorator)}
+    return json.dumps([{name: bind[name](value, dialect) if name in bind else value for name, value in row.items()}
+                       for row in rows], default=lambda value: value.isoformat(), ensure_ascii=False)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
+from benefits.models import AuditRecord, LedgerEntry, Lot, LotMovement
 from factories import activate_rules, customer, event, learning, rules_yaml
 
 
@@ -173,3 +174,26 @@ def test_every_ledger_entry_names_its_rule_version_and_rule(rules, app_api):
     event(app_api, "c1", amount="500")
     item = app_api.get("/api/v1/customers/c1/ledger").get_json()["items"][0]
     assert (item["kind"], item["points"], item["rule"], item["rule_version"]) == ("earn", 5, "card-spend", rules)
+
+
+def test_a_batch_writes_its_lots_entries_and_movements_in_the_order_of_its_events(rules, app, app_api):
+    customer(app_api, "c1")
+    customer(app_api, "c2")
+    ids = [f"o{n}" for n in range(6)]
+    app_api.post("/api/v1/events/batch", json={"events": [
+        {"id": event_id, "customer_id": f"c{n % 2 + 1}", "type": "transaction",
+         "occurred_at": "2026-11-23T10:00:00+08:00", "amount": str(100 * (n + 1)), "category": "card_spend"}
+        for n, event_id in enumerate(ids)]})
+    with app.extensions["benefits"].engine.connect() as connection:
+        lots = dict(connection.execute(sa.select(Lot.event_id, Lot.id).order_by(Lot.id)).all())
+        entries = connection.execute(sa.select(LedgerEntry.event_id, LedgerEntry.lot_id, LedgerEntry.balance_after)
+                                     .order_by(LedgerEntry.id)).all()
+        movements = connection.execute(sa.select(LotMovement.lot_id, LotMovement.points)
+                                       .order_by(LotMovement.id)).all()
+        audited = connection.execute(sa.select(AuditRecord.after).where(AuditRecord.action == "points.earned")
+                                     .order_by(AuditRecord.seq)).scalars().all()
+    assert list(lots) == ids
+    assert entries == [(event_id, lots[event_id], balance)
+                       for event_id, balance in zip(ids, [1, 2, 4, 6, 9, 12])]  # each customer's, event by event
+    assert movements == [(lots[event_id], n + 1) for n, event_id in enumerate(ids)]
+    assert [(after["event_id"], after["lot_id"]) for after in audited] == list(lots.items())

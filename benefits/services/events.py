@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (JSON, BigInteger, String, bindparam, cast, insert, literal, null, select, text, union_all,
+                        update)
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -89,29 +90,59 @@ _CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for m
     Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
 LOCK_CUSTOMERS = (select(_CUSTOMERS).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                   .order_by(_CUSTOMERS.c.id).with_for_update())
-KNOWN_EVENTS = select(_EVENTS.c.id, _EVENTS.c.body_hash, _EVENTS.c.response).where(
-    _EVENTS.c.id.in_(bindparam("ids", expanding=True)))
-CAP_USAGE = select(_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points).where(
-    _CAPS.c.customer_id.in_(bindparam("customers", expanding=True)),
-    _CAPS.c.rule_id.in_(bindparam("rules", expanding=True)),
-    _CAPS.c.period_start.in_(bindparam("periods", expanding=True)))
+# The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
+# the customers are locked, so that it sees what the chunks before committed.
+KNOWN_AND_USED = union_all(
+    select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
+           cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)
+    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True))),
+    select(literal("usage"), _CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points,
+           cast(null(), JSON))
+    .where(_CAPS.c.customer_id.in_(bindparam("customers", expanding=True)),
+           _CAPS.c.rule_id.in_(bindparam("rules", expanding=True)),
+           _CAPS.c.period_start.in_(bindparam("periods", expanding=True))))
 INSERT_EVENTS = insert(_EVENTS)
 INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, sort_by_parameter_order=True)
 INSERT_ENTRIES = insert(_ENTRIES)
 INSERT_MOVEMENTS = insert(_MOVEMENTS)
 
 
-def _store_caps(dialect_insert):
-    """Cap usage written as it is now, inserted or updated; RETURNING lets SQLAlchemy send the rows as one
-    multi-row statement (its "insertmanyvalues")."""
-    statement = dialect_insert(_CAPS)
-    return statement.on_conflict_do_update(
-        index_elements=[_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start],
-        set_={"points": statement.excluded.points}).returning(_CAPS.c.customer_id)
-
-
-STORE_CAPS = {"postgresql": _store_caps(postgresql.insert), "sqlite": _store_caps(sqlite.insert)}
+_upsert = sqlite.insert(_CAPS)
+# Cap usage written as it is now, inserted or updated; RETURNING lets SQLAlchemy send the rows as one multi-row
+# statement (its "insertmanyvalues").
+STORE_CAPS = _upsert.on_conflict_do_update(
+    index_elements=[_CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start],
+    set_={"points": _upsert.excluded.points}).returning(_CAPS.c.customer_id)
 UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
+# On PostgreSQL a chunk's rows go in with one statement: there a round trip costs more than the rows it carries.
+# The lots are numbered, and their entries and movements written, in the chunk's order.
+WRITE_ON_POSTGRESQL = text("""
+WITH new_events AS (
+    INSERT INTO events SELECT * FROM json_populate_recordset(NULL::events, CAST(:events AS json))
+), new_lots AS (
+    INSERT INTO lots (customer_id, event_id, rule_id, rule_version, points, remaining, earned_at, available_at,
+                      expires_at)
+    SELECT customer_id, event_id, rule_id, rule_version, points, remaining, earned_at, available_at, expires_at
+    FROM json_populate_recordset(NULL::lots, CAST(:lots AS json)) WITH ORDINALITY ORDER BY ordinality
+    RETURNING id, event_id, rule_id, remaining, expires_at
+), new_entries AS (
+    INSERT INTO ledger_entries (customer_id, kind, points, balance_after, event_id, lot_id, rule_version, rule_id,
+                                created_at)
+    SELECT e.customer_id, e.kind, e.points, e.balance_after, e.event_id, l.id, e.rule_version, e.rule_id,
+           e.created_at
+    FROM json_populate_recordset(NULL::ledger_entries, CAST(:entries AS json)) WITH ORDINALITY AS e
+    JOIN new_lots AS l ON l.event_id = e.event_id AND l.rule_id = e.rule_id ORDER BY e.ordinality
+), new_movements AS (
+    INSERT INTO lot_movements (lot_id, kind, points, posted_at, expires_at)
+    SELECT id, :earn, remaining, CAST(:now AS timestamptz), expires_at FROM new_lots WHERE remaining > 0 ORDER BY id
+), usage AS (
+    INSERT INTO cap_usage SELECT * FROM json_populate_recordset(NULL::cap_usage, CAST(:usage AS json))
+    ON CONFLICT (customer_id, rule_id, period_start) DO UPDATE SET points = EXCLUDED.points
+), balances AS (
+    UPDATE customers SET balance = b.balance
+    FROM json_to_recordset(CAST(:balances AS json)) AS b(id text, balance bigint) WHERE customers.id = b.id
+)
+SELECT id, event_id, rule_id FROM new_lots""")
 
 
 def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
@@ -140,9 +171,7 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
     """
     connection = session.connection()
     accounts = _lock(connection, {event.customer_id for event in reported if not _too_late(event, now)})
-    known = {row.id: (row.body_hash, row.response)
-             for row in connection.execute(KNOWN_EVENTS, {"ids": list({e.id for e in reported})})}
-    usage = _cap_usage(connection, program, reported, accounts)
+    known, usage = _known_and_used(connection, program, reported, accounts)
     rates = fx.Rates.load(connection, program, [(e.currency, e.occurred_at) for e in reported if e.amount is not None])
     writes = _Writes()
     actors = [actor] * len(reported) if isinstance(actor, audit.Actor) else actor
@@ -165,18 +194,22 @@ def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
     return {row.id: _Account(row, row.balance, row.balance) for row in found}
 
 
-def _cap_usage(connection, program: Program, reported: list[ReportedEvent],
-               accounts: dict[str, _Account]) -> dict[tuple, list]:
-    """``(customer, rule, period) → [points used, points stored]`` for every capped rule the chunk may award
-    (points stored None: no row yet); ``_store_usage`` writes the ones that changed."""
-    capped = program.capped_rules()
-    if not capped or not accounts:
-        return {}
+def _known_and_used(connection, program: Program, reported: list[ReportedEvent],
+                    accounts: dict[str, _Account]) -> tuple[dict, dict]:
+    """The chunk's events recorded before (``id → (body hash, answer)``), and ``(customer, rule, period) →
+    [points used, points stored]`` for every capped rule the chunk may award (points stored None: no row yet;
+    the chunk's writes store the ones that changed)."""
+    capped = program.capped_rules() if accounts else {}
     periods = {period_key(per, event.occurred_at, program.timezone) for event in reported
                for per in set(capped.values())}
-    rows = connection.execute(CAP_USAGE, {"customers": list(accounts), "rules": list(capped),
-                                          "periods": sorted(periods)})
-    return {(customer, rule, period): [points, points] for customer, rule, period, points in rows}
+    known, usage = {}, {}
+    for row in connection.execute(KNOWN_AND_USED, {"ids": list({e.id for e in reported}), "customers": list(accounts),
+                                                   "rules": list(capped), "periods": sorted(periods)}):
+        if row.row == "event":
+            known[row.key] = (row.hash_or_rule, row.response)
+        else:
+            usage[row.key, row.hash_or_rule, row.period] = [row.points, row.points]
+    return known, usage
 
 
 def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, writes, *, actor,
@@ -270,43 +303,61 @@ class _Writes:
             return
         session.flush()  # what tier re-evaluations changed goes first
         connection = session.connection()
-        connection.execute(INSERT_EVENTS, self.events)
         for lot in self.lots:
             lot["rule_version"] = program.version
-        lot_ids = connection.execute(INSERT_LOTS, self.lots).scalars().all() if self.lots else []
-        entries, movements = [], []
+        entries = [{"customer_id": account.customer.id, "kind": EntryKind.EARN, "points": lot["points"],
+                    "balance_after": balance, "event_id": lot["event_id"], "rule_version": program.version,
+                    "rule_id": lot["rule_id"], "reference": None, "created_at": now}
+                   for account, lot, balance, _ in self.earned]
+        changed_usage = [{"customer_id": c, "rule_id": r, "period_start": p, "points": used[0]}
+                         for (c, r, p), used in usage.items() if used[0] != used[1] and used[0] > 0]
+        changed = [account for account in accounts.values() if account.balance != account.stored_balance]
+        balances = [{"id": a.customer.id, "balance": a.balance} for a in changed]
+        write = _write_on_postgresql if connection.dialect.name == "postgresql" else _write_on_sqlite
+        lot_ids = write(connection, self.events, self.lots, entries, changed_usage, balances, now=now)
         for (account, lot, balance, actor), lot_id in zip(self.earned, lot_ids):
-            entries.append({"customer_id": account.customer.id, "kind": EntryKind.EARN, "points": lot["points"],
-                            "balance_after": balance, "event_id": lot["event_id"], "lot_id": lot_id,
-                            "rule_version": program.version, "rule_id": lot["rule_id"], "reference": None,
-                            "created_at": now})
-            if lot["remaining"] > 0:
-                movements.append({"lot_id": lot_id, "kind": MovementKind.EARN, "points": lot["remaining"],
-                                  "posted_at": now, "expires_at": lot["expires_at"]})
             audit.record(session, actor, "points.earned", "customer", account.customer.id, at=now, after={
                 "points": lot["points"], "balance": balance, "event_id": lot["event_id"], "rule": lot["rule_id"],
                 "rule_version": program.version, "lot_id": lot_id, "expires_at": lot["expires_at"]})
-        if entries:
-            connection.execute(INSERT_ENTRIES, entries)
-        if movements:
-            connection.execute(INSERT_MOVEMENTS, movements)
-        _store_usage(connection, usage)
-        changed = [account for account in accounts.values() if account.balance != account.stored_balance]
-        if changed:
-            connection.execute(UPDATE_BALANCES, [{"c": a.customer.id, "b": a.balance} for a in changed])
-            for account in changed:
-                if isinstance(account.customer, Customer):
-                    set_committed_value(account.customer, "balance", account.balance)
+        for account in changed:
+            if isinstance(account.customer, Customer):
+                set_committed_value(account.customer, "balance", account.balance)
         for event in self.events:
             db.defer(session, db.AFTER_COMMIT, metrics.EVENTS.labels(event["type"]).inc)
 
 
-def _store_usage(connection, usage: dict) -> None:
-    """Cap usage the chunk changed, in one statement: inserted, or updated where it was stored already."""
-    changed = [{"customer_id": c, "rule_id": r, "period_start": p, "points": used[0]}
-               for (c, r, p), used in usage.items() if used[0] != used[1] and used[0] > 0]
-    if changed:
-        connection.execute(STORE_CAPS[connection.dialect.name], changed)
+def _write_on_sqlite(connection, events: list[dict], lots: list[dict], entries: list[dict], usage: list[dict],
+                    balances: list[dict], *, now) -> list[int]:
+    """The chunk's rows, a statement a table; returns the lots' ids, in order."""
+    connection.execute(INSERT_EVENTS, events)
+    lot_ids = connection.execute(INSERT_LOTS, lots).scalars().all() if lots else []
+    movements = []
+    for entry, lot, lot_id in zip(entries, lots, lot_ids):
+        entry["lot_id"] = lot_id
+        if lot["remaining"] > 0:
+            movements.append({"lot_id": lot_id, "kind": MovementKind.EARN, "points": lot["remaining"],
+                              "posted_at": now, "expires_at": lot["expires_at"]})
+    if entries:
+        connection.execute(INSERT_ENTRIES, entries)
+    if movements:
+        connection.execute(INSERT_MOVEMENTS, movements)
+    if usage:
+        connection.execute(STORE_CAPS, usage)
+    if balances:
+        connection.execute(UPDATE_BALANCES, [{"c": b["id"], "b": b["balance"]} for b in balances])
+    return lot_ids
+
+
+def _write_on_postgresql(connection, events: list[dict], lots: list[dict], entries: list[dict], usage: list[dict],
+                         balances: list[dict], *, now) -> list[int]:
+    """The chunk's rows in one statement (``WRITE_ON_POSTGRESQL``); returns the lots' ids, in order."""
+    dialect = connection.dialect
+    found = connection.execute(WRITE_ON_POSTGRESQL, {
+        "events": db.json_rows(_EVENTS, events, dialect), "lots": db.json_rows(_LOTS, lots, dialect),
+        "entries": db.json_rows(_ENTRIES, entries, dialect), "usage": db.json_rows(_CAPS, usage, dialect),
+        "balances": db.json_rows(_CUSTOMERS, balances, dialect), "earn": MovementKind.EARN, "now": now})
+    ids = {(row.event_id, row.rule_id): row.id for row in found}
+    return [ids[lot["event_id"], lot["rule_id"]] for lot in lots]
 
 
 def reverse(session: Session, program: Program, event_id: str, amount: Decimal | None, *, actor: audit.Actor,
