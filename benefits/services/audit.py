@@ -125,8 +125,8 @@ def seal(session: Session) -> None:
         row["hash"] = prev = digest(row["prev_hash"], row)
         rows.append(row)
     if connection.dialect.name == "postgresql":
-        connection.execute(SEAL_ON_POSTGRESQL, {"new_seq": seq, "new_hash": prev, "rows": json.dumps(
-            rows, default=lambda value: value.isoformat(), ensure_ascii=False)})
+        connection.execute(SEAL_ON_POSTGRESQL, {"new_seq": seq, "new_hash": prev,
+                                                "rows": db.json_rows(_ROWS, rows, connection.dialect)})
     else:
         connection.execute(INSERT_ROWS, rows)
         connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})
