@@ -115,7 +115,8 @@ STORE_CAPS = _upsert.on_conflict_do_update(
     set_={"points": _upsert.excluded.points}).returning(_CAPS.c.customer_id)
 UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
 # On PostgreSQL a chunk's rows go in with one statement: there a round trip costs more than the rows it carries.
-# The lots are numbered, and their entries and movements written, in the chunk's order.
+# The lots are numbered, and their entries and movements written, in the chunk's order; an entry finds its lot
+# by event and rule (an event earns once a rule: rule ids are unique in a programme).
 WRITE_ON_POSTGRESQL = text("""
 WITH new_events AS (
     INSERT INTO events SELECT * FROM json_populate_recordset(NULL::events, CAST(:events AS json))
