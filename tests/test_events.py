@@ -5,7 +5,10 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
+from benefits import imports
 from benefits.models import AuditRecord, LedgerEntry, Lot, LotMovement
+from benefits.schemas.events import EventIn
+from benefits.services import audit
 from factories import activate_rules, customer, event, learning, rules_yaml
 
 
@@ -197,3 +200,30 @@ def test_a_batch_writes_its_lots_entries_and_movements_in_the_order_of_its_event
                        for event_id, balance in zip(ids, [1, 2, 4, 6, 9, 12])]  # each customer's, event by event
     assert movements == [(lots[event_id], n + 1) for n, event_id in enumerate(ids)]
     assert [(after["event_id"], after["lot_id"]) for after in audited] == list(lots.items())
+
+
+def test_chunks_recorded_at_the_same_moment_for_one_customer_never_pass_its_cap(rules, app, app_api):
+    customer(app_api, "c1")
+    extension = app.extensions["benefits"]
+    barrier, errors = threading.Barrier(6), []
+
+    def record(n: int) -> None:
+        chunk = [EventIn().load({"id": f"lecture-{n}", "customer_id": "c1", "type": "learning",
+                                 "activity": "course_completed", "occurred_at": "2026-11-23T10:00:00+08:00"})]
+        barrier.wait()
+        try:
+            imports.record_chunk(extension.sessions, extension.programs, chunk, actor=audit.SYSTEM,
+                                 now=extension.now())
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with extension.engine.connect() as connection:
+        awarded = connection.execute(sa.select(sa.func.sum(Lot.points))).scalar_one()
+    assert awarded == 100  # 50 a course, at most 100 a day, however the six chunks interleaved
+    assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 100
