@@ -23,7 +23,10 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The package's bytecode, as installing a wheel writes it: a command (`benefits events import`, `benefits
+# consume`) otherwise compiles every module it imports each time it starts, where PYTHONDONTWRITEBYTECODE is set
 install: $(STAMP)
+	@$(PY) -m compileall -q benefits
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser is downloaded from elsewhere),
 # and a Chinese font from Debian, so that 简体中文 pages render in it

@@ -102,7 +102,9 @@ KNOWN_AND_USED = union_all(
            _CAPS.c.rule_id.in_(bindparam("rules", expanding=True)),
            _CAPS.c.period_start.in_(bindparam("periods", expanding=True))))
 INSERT_EVENTS = insert(_EVENTS)
-INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, sort_by_parameter_order=True)
+# Lots are inserted in the chunk's order and found again by (event, rule): asking for RETURNING in parameter order
+# would make SQLAlchemy insert them one statement a row on SQLite.
+INSERT_LOTS = insert(_LOTS).returning(_LOTS.c.id, _LOTS.c.event_id, _LOTS.c.rule_id)
 INSERT_ENTRIES = insert(_ENTRIES)
 INSERT_MOVEMENTS = insert(_MOVEMENTS)
 
@@ -331,7 +333,7 @@ def _write_on_sqlite(connection, events: list[dict], lots: list[dict], entries: 
                     balances: list[dict], *, now) -> list[int]:
     """The chunk's rows, a statement a table; returns the lots' ids, in order."""
     connection.execute(INSERT_EVENTS, events)
-    lot_ids = connection.execute(INSERT_LOTS, lots).scalars().all() if lots else []
+    lot_ids = _in_order(connection.execute(INSERT_LOTS, lots), lots) if lots else []
     movements = []
     for entry, lot, lot_id in zip(entries, lots, lot_ids):
         entry["lot_id"] = lot_id
@@ -357,6 +359,11 @@ def _write_on_postgresql(connection, events: list[dict], lots: list[dict], entri
         "events": db.json_rows(_EVENTS, events, dialect), "lots": db.json_rows(_LOTS, lots, dialect),
         "entries": db.json_rows(_ENTRIES, entries, dialect), "usage": db.json_rows(_CAPS, usage, dialect),
         "balances": db.json_rows(_CUSTOMERS, balances, dialect), "earn": MovementKind.EARN, "now": now})
+    return _in_order(found, lots)
+
+
+def _in_order(found, lots: list[dict]) -> list[int]:
+    """The ids of the lots written, in the order of ``lots``, from rows of (id, event_id, rule_id)."""
     ids = {(row.event_id, row.rule_id): row.id for row in found}
     return [ids[lot["event_id"], lot["rule_id"]] for lot in lots]
 
