@@ -56,6 +56,32 @@ def test_a_change_rolled_back_tells_nothing(app, clock):
     assert outbox(app, "tier.changed") == []
 
 
+def test_a_savepoint_rolled_back_takes_its_messages_and_the_transaction_keeps_the_rest(app, clock):
+    with app.extensions["benefits"].sessions() as session:
+        with app.extensions["benefits"].programs.active(session) as program:
+            customers.upsert(session, program, "kept", CustomerProfile(name="张三", aum=900000), actor=audit.SYSTEM,
+                             now=clock())
+            savepoint = session.begin_nested()
+            customers.upsert(session, program, "gone", CustomerProfile(name="李四", aum=900000), actor=audit.SYSTEM,
+                             now=clock())
+            savepoint.rollback()
+        session.commit()
+    assert [m["customer_id"] for m in outbox(app, "tier.changed")] == ["kept"]
+
+
+def test_every_message_of_one_change_reaches_an_endpoint_of_its_type_in_the_order_written(app, app_api, admin_api,
+                                                                                        allow_private):
+    customer(app_api, "c1", aum=100000, as_of="2026-08-01")
+    customer(app_api, "c1", aum=150000, as_of="2026-11-20")  # raises wealth-cultivation
+    hook = subscribe(admin_api, "http://127.0.0.1:9/never", types=["tier.changed", "signal.cleared"])
+    other = subscribe(admin_api, "http://127.0.0.1:9/other", types=["signal.raised"])
+    customer(app_api, "c1", aum=700000, as_of="2026-11-22")  # one change: the tier, then the signal cleared
+    listed = admin_api.get(f"/admin/v1/webhooks/{hook['id']}/deliveries").get_json()["items"]
+    assert [(item["type"], item["customer_id"]) for item in reversed(listed)] == [
+        ("tier.changed", "c1"), ("signal.cleared", "c1")]
+    assert admin_api.get(f"/admin/v1/webhooks/{other['id']}/deliveries").get_json()["items"] == []
+
+
 def test_events_of_a_batch_after_an_activation_tell_the_tier_changes_they_cause(app, app_api, clock):
     customer(app_api, "c1", **WEALTH)
     version = activate_rules(app, rules_yaml().replace("6000000", "800000"), clock())  # private from 800,000

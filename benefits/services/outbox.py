@@ -1,13 +1,16 @@
 """The outbox: what the bank's other systems hear of, written in the transaction of the change it reports.
 
-``publish`` writes a message and one delivery for every active endpoint subscribed to its type, in the
-caller's transaction: a change that rolls back tells nobody, one that commits is delivered at least once
-(``benefits outbox run``, ``delivery``). A message is ``{id, type, occurred_at, data}``; its ``data``
-names a customer by the bank's id only, never by name, and carries no AUM (docs/webhooks/ holds the JSON
-Schema of each type's ``data``). A delivery's stream is its customer ("" for a message about none): the
+``publish`` keeps a message for the caller's transaction; just before it commits (``write``, a
+``before_commit`` hook that runs ahead of the audit seal) its messages are written, each with one delivery
+for every active endpoint subscribed to its type, in one statement on PostgreSQL: a change that rolls
+back (or a savepoint that does) tells nobody, one that commits is delivered at least once (``benefits
+outbox run``, ``delivery``). A message is ``{id, type, occurred_at, data}``; its ``data`` names a customer
+by the bank's id only, never by name, and carries no AUM (docs/webhooks/ holds the JSON Schema of each
+type's ``data``). A delivery's stream is its customer ("" for a message about none): the
 worker sends a stream's messages in the order they were written. Every producer writes a customer's
 messages under that customer's row lock, so the order written is the order committed: a message cannot
-be overtaken by a later one of the same customer that committed first.
+be overtaken by a later one of the same customer that committed first (the lock is held until the commit,
+after the messages are written).
 
 The producers are here too, so the services they report on change by one call each: a customer's
 evaluation (``customer_evaluated``: tier, grace, signals), a redemption's end (``redemption_changed``), an
@@ -17,19 +20,34 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, insert, select
+from sqlalchemy import and_, delete, event, exists, insert, select, text
 from sqlalchemy.orm import Session
 
+from .. import db
 from ..models import (Customer, DeliveryStatus, EndpointStatus, Lot, MessageType, OutboxMessage, Redemption,
                       WebhookDelivery, WebhookEndpoint)
 from ..rules import Program
 
 _MESSAGES, _DELIVERIES = OutboxMessage.__table__, WebhookDelivery.__table__
-INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.message_id)
 INSERT_DELIVERIES = insert(_DELIVERIES)
-SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.types).where(WebhookEndpoint.status == EndpointStatus.ACTIVE)
-_CACHE = "outbox_subscribers"
+SUBSCRIBERS = (select(WebhookEndpoint.id, WebhookEndpoint.types).where(WebhookEndpoint.status == EndpointStatus.ACTIVE)
+               .order_by(WebhookEndpoint.id))
+PENDING = "outbox_pending"
 NO_CUSTOMER = ""  # the stream of messages about no customer (rule_version.activated)
+# On PostgreSQL a transaction's messages and their deliveries go in with one statement, in the order published
+WRITE_ON_POSTGRESQL = text("""
+WITH messages AS (
+    INSERT INTO outbox_messages (message_id, type, customer_id, occurred_at, data)
+    SELECT message_id, type, customer_id, occurred_at, data
+    FROM json_populate_recordset(NULL::outbox_messages, CAST(:messages AS json)) WITH ORDINALITY ORDER BY ordinality
+    RETURNING id, type, customer_id, occurred_at
+)
+INSERT INTO webhook_deliveries (endpoint_id, message_id, stream, status, attempts, next_attempt_at, updated_at)
+SELECT e.id, m.id, coalesce(m.customer_id, :no_customer), :pending, 0, m.occurred_at, m.occurred_at
+FROM messages AS m JOIN webhook_endpoints AS e
+    ON e.status = :active AND CAST(e.types AS jsonb) @> jsonb_build_array(m.type)
+ORDER BY m.id, e.id""")
 
 
 def message_id() -> str:
@@ -50,26 +68,36 @@ def plain(value):
 
 def publish(session: Session, type_: MessageType, data: dict, *, customer_id: str | None,
             now: datetime) -> None:
-    """Write a message and its deliveries in the caller's transaction."""
-    row_id = session.execute(INSERT_MESSAGE, {
-        "message_id": message_id(), "type": type_, "customer_id": customer_id, "occurred_at": now,
-        "data": plain(data)}).scalar_one()
-    endpoints = [endpoint for endpoint, types in _subscribers(session) if type_ in types]
-    if endpoints:
-        session.execute(INSERT_DELIVERIES, [
-            {"endpoint_id": endpoint, "message_id": row_id, "stream": customer_id or NO_CUSTOMER,
-             "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "updated_at": now}
-            for endpoint in endpoints])
+    """Keep a message for the caller's transaction: written, with its deliveries, when it commits."""
+    db.defer(session, PENDING, {"message_id": message_id(), "type": type_, "customer_id": customer_id,
+                                "occurred_at": now, "data": plain(data)})
 
 
-def _subscribers(session: Session) -> list[tuple[int, set[str]]]:
-    """The active endpoints and their types, read once a transaction (an event chunk may publish many)."""
-    transaction = session.get_transaction()
-    cached = session.info.get(_CACHE)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, [(row.id, set(row.types)) for row in session.execute(SUBSCRIBERS)])
-        session.info[_CACHE] = cached
-    return cached[1]
+def write(session: Session) -> None:
+    """The transaction's messages and their deliveries, written once, at its outermost commit."""
+    if session.in_nested_transaction():
+        return
+    messages = db.take(session, PENDING)
+    if not messages:
+        return
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(WRITE_ON_POSTGRESQL, {
+            "messages": db.json_rows(_MESSAGES, messages, connection.dialect), "no_customer": NO_CUSTOMER,
+            "pending": DeliveryStatus.PENDING, "active": EndpointStatus.ACTIVE})
+        return
+    ids = {row.message_id: row.id for row in connection.execute(INSERT_MESSAGES, messages)}
+    subscribers = [(row.id, set(row.types)) for row in connection.execute(SUBSCRIBERS)]
+    deliveries = [{"endpoint_id": endpoint, "message_id": ids[message["message_id"]],
+                   "stream": message["customer_id"] or NO_CUSTOMER, "status": DeliveryStatus.PENDING, "attempts": 0,
+                   "next_attempt_at": message["occurred_at"], "updated_at": message["occurred_at"]}
+                  for message in messages for endpoint, types in subscribers if message["type"] in types]
+    if deliveries:
+        connection.execute(INSERT_DELIVERIES, deliveries)
+
+
+event.listen(Session, "before_commit", write, insert=True)  # ahead of the audit seal, which takes the tip last
 
 
 # ---------------------------------------------------------------- what a customer's evaluation tells
