@@ -283,6 +283,18 @@ def take(session: Session, queue: str) -> list:
     return [item for _, item in session.info.pop(queue, [])]
 
 
+def take_at_commit(session: Session, queue: str) -> list:
+    """What a ``before_commit`` hook writes: the items of ``queue`` at the outermost commit, the session
+    flushed first (the changes they describe go before them); none when a savepoint is released, since its
+    items wait for the outermost commit (or go with a rollback)."""
+    if session.in_nested_transaction():
+        return []
+    items = take(session, queue)
+    if items:
+        session.flush()
+    return items
+
+
 def _ancestors(transaction):
     while transaction is not None:
         yield transaction

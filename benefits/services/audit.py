@@ -109,12 +109,9 @@ def seal(session: Session) -> None:
     the chain's tip once, not once per event. Once committed, the rows are
     counted in the metrics.
     """
-    if session.in_nested_transaction():
-        return
-    pending = db.take(session, PENDING)
+    pending = db.take_at_commit(session, PENDING)  # flushed first: the tip's lock is held for as short as can be
     if not pending:
         return
-    session.flush()  # the changes the rows describe go first: the tip's lock is held for as short as can be
     connection = session.connection()
     with metrics.timed(metrics.TIP_WAIT):
         seq, prev = connection.execute(LOCK_TIP).one()

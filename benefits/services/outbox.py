@@ -75,12 +75,9 @@ def publish(session: Session, type_: MessageType, data: dict, *, customer_id: st
 
 def write(session: Session) -> None:
     """The transaction's messages and their deliveries, written once, at its outermost commit."""
-    if session.in_nested_transaction():
-        return
-    messages = db.take(session, PENDING)
+    messages = db.take_at_commit(session, PENDING)
     if not messages:
         return
-    session.flush()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(WRITE_ON_POSTGRESQL, {
