@@ -173,6 +173,20 @@ def compile_condition(condition: dict | None) -> dict:
     return _compile(condition, negated=False)
 
 
+def fields_read(condition: dict | None) -> set[str]:
+    """The fields a condition reads (none for a rule without `when`)."""
+    names = set()
+    for key, value in (condition or {}).items():
+        if key in ("all", "any"):
+            for item in value:
+                names |= fields_read(item)
+        elif key == "not":
+            names |= fields_read(value)
+        else:
+            names.add(key)
+    return names
+
+
 def _both(parts: list[dict], op: str) -> dict:
     return parts[0] if len(parts) == 1 else {op: parts}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import (JSON, BigInteger, String, bindparam, cast, insert, literal, null, select, text, union_all,
-                        update)
+from sqlalchemy import (JSON, BigInteger, String, and_, bindparam, cast, func, insert, literal, literal_column, null,
+                        select, text, union_all, update)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -77,30 +77,40 @@ class Recorded:
 @dataclass
 class _Account:
     """A locked customer during a chunk (its row, or the ORM object once its tier was re-evaluated): its
-    balance as the chunk's events change it."""
+    balance as the chunk's events change it, and what earning rules read of it (once its tier is current)."""
 
     customer: object
     balance: int
     stored_balance: int
-    refreshed: bool = False
+    profile: dict | None = None
 
 
 # The statements of recording, built once: constructing and compiling SQL costs more than running it.
 _CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for model in (
     Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
-LOCK_CUSTOMERS = (select(_CUSTOMERS).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+# What recording reads of a customer: its balance, whether its tier is current, and what earning rules read.
+LOCK_CUSTOMERS = (select(*(_CUSTOMERS.c[name] for name in (
+    "id", "balance", "tier_version", "tier", "aum", "annual_contribution", "tags", "birthday", "customer_since",
+    "aum_growth_3m"))).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                   .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
-# the customers are locked, so that it sees what the chunks before committed.
-KNOWN_AND_USED = union_all(
-    select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
-           cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)
-    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True))),
-    select(literal("usage"), _CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points,
-           cast(null(), JSON))
-    .where(_CAPS.c.customer_id.in_(bindparam("customers", expanding=True)),
-           _CAPS.c.rule_id.in_(bindparam("rules", expanding=True)),
-           _CAPS.c.period_start.in_(bindparam("periods", expanding=True))))
+# the customers are locked, so that it sees what the chunks before committed. The usage is read by its exact
+# keys, given as one JSON array of [customer, rule, period]: not the rows of every period of the chunk's customers.
+def _known_and_used_statement(dialect: str):
+    keys = (func.json_array_elements(cast(bindparam("keys"), JSON)) if dialect == "postgresql"
+            else func.json_each(bindparam("keys"))).table_valued("value").alias("k")
+    key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
+    return union_all(
+        select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
+               cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)
+        .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True))),
+        select(literal("usage"), _CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points,
+               cast(null(), JSON))
+        .join_from(keys, _CAPS, and_(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1],
+                                     _CAPS.c.period_start == key[2])))
+
+
+KNOWN_AND_USED = {dialect: _known_and_used_statement(dialect) for dialect in ("sqlite", "postgresql")}
 INSERT_EVENTS = insert(_EVENTS)
 # Lots are inserted in the chunk's order and found again by (event, rule): asking for RETURNING in parameter order
 # would make SQLAlchemy insert them one statement a row on SQLite.
@@ -200,14 +210,17 @@ def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
 def _known_and_used(connection, program: Program, reported: list[ReportedEvent],
                     accounts: dict[str, _Account]) -> tuple[dict, dict]:
     """The chunk's events recorded before (``id → (body hash, answer)``), and ``(customer, rule, period) →
-    [points used, points stored]`` for every capped rule the chunk may award (points stored None: no row yet;
-    the chunk's writes store the ones that changed)."""
-    capped = program.capped_rules() if accounts else {}
-    periods = {period_key(per, event.occurred_at, program.timezone) for event in reported
-               for per in set(capped.values())}
+    [points used, points stored]`` for every capped rule an event of the chunk may be awarded by (points stored
+    None: no row yet; the chunk's writes store the ones that changed)."""
+    capped = {on: program.capped_rules(on) for on in EventType}
+    keys = set()
+    for event in reported:
+        if event.customer_id in accounts:
+            for rule, per in capped[event.type]:
+                keys.add((event.customer_id, rule, period_key(per, event.occurred_at, program.timezone)))
     known, usage = {}, {}
-    for row in connection.execute(KNOWN_AND_USED, {"ids": list({e.id for e in reported}), "customers": list(accounts),
-                                                   "rules": list(capped), "periods": sorted(periods)}):
+    for row in connection.execute(KNOWN_AND_USED[connection.dialect.name],
+                                  {"ids": list({e.id for e in reported}), "keys": json.dumps(list(keys))}):
         if row.row == "event":
             known[row.key] = (row.hash_or_rule, row.response)
         else:
@@ -239,11 +252,11 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, 
                 f"no exchange rate from {event.currency} to {program.currency} is in force at "
                 f"{event.occurred_at.isoformat()}")}]))
         conversion = fx.Conversion.at(event.amount, rate, program.currency)
-    if not account.refreshed:
+    if account.profile is None:
         if account.customer.tier_version != program.version:  # re-evaluated (and audited) through the ORM
             account.customer = session.get(Customer, account.customer.id)
             tiers.refresh(session, account.customer, program, now)
-        account.refreshed = True
+        account.profile = rule_fields(account.customer, program, now)
     answered = []
     expires_at = month_end_after(event.occurred_at, program.expiry_months, program.timezone)
     available_at = (event.occurred_at + timedelta(days=program.pending_days) if event.type == EventType.TRANSACTION
@@ -251,7 +264,7 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, 
     fields = event.rule_fields() | {"original_amount": event.amount}
     if conversion is not None:
         fields["amount"] = conversion.amount
-    for award in program.earn(rule_fields(account.customer, program, now), fields):
+    for award in program.earn(account.profile, fields):
         points = _within_cap(usage, event.customer_id, award, event.occurred_at, program.timezone)
         answered.append({"rule": award.rule, "points": points})
         if points > 0:
