@@ -8,7 +8,7 @@ database holding the same customers under the same active rules:
   service under gunicorn, from 2 client threads (one per worker), each sending
   the events of its own half of the customers, in file order;
 * through ``benefits events import FILE.csv`` (one process, chunks of 1,000);
-* through ``benefits consume`` (one process, chunks of 500) from a RabbitMQ
+* through ``benefits consume`` (one process, chunks of 1,000) from a RabbitMQ
   queue the events were published to beforehand; its time ends with its last
   chunk (the idle second it waits before it exits is taken off);
 * the baseline: the rows the import wrote for those events (events, lots and

@@ -479,8 +479,8 @@ def demo_command():
 
 
 @click.command("consume", cls=Command, short_help="Record events from RabbitMQ, acknowledged once committed.")
-@click.option("--chunk-size", type=click.IntRange(1, 1000), default=500, show_default=True,
-              help="Messages per transaction (and the prefetch).")
+@click.option("--chunk-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
+              help="Messages per transaction (the prefetch is two chunks).")
 @click.option("--exit-when-idle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Stop once the queue has been empty this long [default: run until SIGTERM].")
 @with_appcontext

@@ -40,7 +40,7 @@ from .services import audit
 log = logging.getLogger("benefits.consumer")
 
 DELIVERY_LIMIT = 5
-CHUNK = 500
+CHUNK = 1000
 FLUSH_AFTER = 0.2  # seconds a message may wait for its chunk to fill
 PREFETCH_CHUNKS = 2  # the next chunk arrives while this one is recorded
 OUTAGE_WAIT = (1, 2, 5, 10, 30)  # seconds between tries while the database cannot be reached
