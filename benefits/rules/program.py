@@ -136,12 +136,11 @@ class Program:
                          for (name, _), rule in zip(self._earning, document.get("earning", []))}
         self._rulesets = {}
         # A fact carries only the fields its group's conditions read: the engine parses less, and answers alike.
-        self._reads = {group: [name for name in FIELDS if any(name in fields_read(rule.get("when")) for rule in rules)]
-                       for group, rules in (
-                           ("tiers", document["tiers"]),
-                           ("profile", [rule for section in ("benefits", "rewards", "signals")
-                                        for rule in document.get(section, [])]),
-                           ("earning", document.get("earning", [])))}
+        # Every earning rule also reads the event's type.
+        self._reads = {"tiers": _fields_read(document["tiers"]),
+                       "profile": _fields_read([rule for section in ("benefits", "rewards", "signals")
+                                                for rule in document.get(section, [])]),
+                       "earning": [*_fields_read(document.get("earning", [])), "type"]}
         for group, rules in (("tiers", self._tier_rules), ("profile", profile_rules), ("earning", earning_rules)):
             if rules:
                 definition = {name: {"all": [{"m": condition}]} for name, condition in rules.items()}
@@ -165,13 +164,13 @@ class Program:
         """The durable_rules ruleset definitions, by group (tiers, profile, earning)."""
         return {group: ruleset.definition for group, ruleset in self._rulesets.items()}
 
-    def _fired(self, group: str, values: dict, **extra) -> set[str]:
-        """The rules of ``group`` that hold for ``values`` (and ``extra``, given to the engine as they are)."""
+    def _fired(self, group: str, values: dict) -> set[str]:
+        """The rules of ``group`` that hold for ``values``."""
         ruleset = self._rulesets.get(group)
         if ruleset is None:
             return set()
         with metrics.timed(metrics.RULE_SECONDS, group):
-            return ruleset.fired(fact(values, self._reads[group]) | extra)
+            return ruleset.fired(fact(values, self._reads[group]))
 
     def tier(self, profile: dict) -> str:
         """The first tier whose condition holds (the last tier when none does); ``tier`` is not read."""
@@ -212,7 +211,7 @@ class Program:
         ``floor(floor(amount / per_amount) × points × multiplier)``, or ``floor(points × multiplier)``
         for a fixed award; the multiplier is the customer's tier's (1 when the rule names none).
         """
-        fired = self._fired("earning", {**profile, **event}, type=event["type"])
+        fired = self._fired("earning", {**profile, **event})
         tier, amount = profile.get("tier"), event.get("amount")
         return [Award(rule.id, _points(rule, tier, amount), rule.cap_points, rule.cap_per)
                 for name, rule in self._earning if name in fired]
@@ -225,6 +224,12 @@ class Program:
         """Free the engine's rulesets (evaluations in flight finish first)."""
         for ruleset in self._rulesets.values():
             ruleset.release()
+
+
+def _fields_read(rules: list[dict]) -> list[str]:
+    """The fields the rules' conditions read, in the order of ``FIELDS``."""
+    read = set().union(*(fields_read(rule.get("when")) for rule in rules))
+    return [name for name in FIELDS if name in read]
 
 
 def _earning_rule(rule: dict) -> _EarningRule:

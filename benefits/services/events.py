@@ -25,7 +25,7 @@ from ..rules import Program
 from .. import db, metrics
 from . import audit, customers, fx, ledger, tiers
 from .periods import month_end_after, period_key
-from .profiles import rule_fields
+from .profiles import CUSTOMER_FIELDS, rule_fields
 
 CLOCK_SKEW = timedelta(minutes=5)  # how far an event may be dated after the server's clock
 
@@ -89,9 +89,8 @@ class _Account:
 _CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for model in (
     Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
 # What recording reads of a customer: its balance, whether its tier is current, and what earning rules read.
-LOCK_CUSTOMERS = (select(*(_CUSTOMERS.c[name] for name in (
-    "id", "balance", "tier_version", "tier", "aum", "annual_contribution", "tags", "birthday", "customer_since",
-    "aum_growth_3m"))).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+LOCK_CUSTOMERS = (select(*(_CUSTOMERS.c[name] for name in ("id", "balance", "tier_version", *CUSTOMER_FIELDS)))
+                  .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                   .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
 # the customers are locked, so that it sees what the chunks before committed. The usage is read by its exact

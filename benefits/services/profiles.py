@@ -73,6 +73,10 @@ def local_today(program: Program, now: datetime) -> date:
     return now.astimezone(program.timezone).date()
 
 
+# What ``rule_fields`` reads of a stored customer (a query that reads only these can pass its rows)
+CUSTOMER_FIELDS = ("aum", "annual_contribution", "tags", "birthday", "customer_since", "aum_growth_3m", "tier")
+
+
 def rule_fields(customer: Customer, program: Program, now: datetime, *, with_tier: bool = True) -> dict:
     """The fields a rule's conditions read about a stored customer now (its tier too, unless told not)."""
     fields = RuleProfile.of_customer(customer, local_today(program, now)).fields()
