@@ -93,20 +93,32 @@ LOCK_CUSTOMERS = (select(*(_CUSTOMERS.c[name] for name in ("id", "balance", "tie
                   .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                   .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
-# the customers are locked, so that it sees what the chunks before committed. The usage is read by its exact
-# keys, given as one JSON array of [customer, rule, period]: not the rows of every period of the chunk's customers.
+# the customers are locked, so that it sees what the chunks before committed. The ids, and the usage keys
+# [customer, rule, period], go as two JSON arrays; each is looked up on its own by its primary key (NULL: none
+# yet). An IN list or a join would leave the choice to PostgreSQL's planner, which cannot know how many a JSON
+# parameter holds and, while a table is small, scans it whole: then keeps that plan for its prepared statement.
 def _known_and_used_statement(dialect: str):
-    keys = (func.json_array_elements(cast(bindparam("keys"), JSON)) if dialect == "postgresql"
-            else func.json_each(bindparam("keys"))).table_valued("value").alias("k")
+    def elements(name: str, alias: str, on_postgresql):
+        values = (on_postgresql(cast(bindparam(name), JSON)) if dialect == "postgresql"
+                  else func.json_each(bindparam(name)))
+        return values.table_valued("value").alias(alias)
+
+    ids = elements("ids", "i", func.json_array_elements_text)
+    keys = elements("keys", "k", func.json_array_elements)
     key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
+
+    def recorded(column):
+        return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
+
+    points = (select(_CAPS.c.points)
+              .where(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1], _CAPS.c.period_start == key[2])
+              .scalar_subquery())
     return union_all(
-        select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
-               cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)
-        .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True))),
-        select(literal("usage"), _CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points,
-               cast(null(), JSON))
-        .join_from(keys, _CAPS, and_(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1],
-                                     _CAPS.c.period_start == key[2])))
+        select(literal("event").label("row"), cast(ids.c.value, String).label("key"),
+               recorded(_EVENTS.c.body_hash).label("hash_or_rule"), cast(null(), String).label("period"),
+               cast(null(), BigInteger).label("points"), recorded(_EVENTS.c.response).label("response"))
+        .select_from(ids),
+        select(literal("usage"), key[0], key[1], key[2], points, cast(null(), JSON)).select_from(keys))
 
 
 KNOWN_AND_USED = {dialect: _known_and_used_statement(dialect) for dialect in ("sqlite", "postgresql")}
@@ -127,7 +139,8 @@ STORE_CAPS = _upsert.on_conflict_do_update(
 UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
 # On PostgreSQL a chunk's rows go in with one statement: there a round trip costs more than the rows it carries.
 # The lots are numbered, and their entries and movements written, in the chunk's order; an entry finds its lot
-# by event and rule (an event earns once a rule: rule ids are unique in a programme).
+# by event and rule (an event earns once a rule: rule ids are unique in a programme). The balances are a JSON
+# object of id → balance, the customers named in an IN list: then the planner looks each up by its key.
 WRITE_ON_POSTGRESQL = text("""
 WITH new_events AS (
     INSERT INTO events SELECT * FROM json_populate_recordset(NULL::events, CAST(:events AS json))
@@ -151,10 +164,10 @@ WITH new_events AS (
     INSERT INTO cap_usage SELECT * FROM json_populate_recordset(NULL::cap_usage, CAST(:usage AS json))
     ON CONFLICT (customer_id, rule_id, period_start) DO UPDATE SET points = EXCLUDED.points
 ), balances AS (
-    UPDATE customers SET balance = b.balance
-    FROM json_to_recordset(CAST(:balances AS json)) AS b(id text, balance bigint) WHERE customers.id = b.id
+    UPDATE customers SET balance = CAST(CAST(:balances AS json) ->> customers.id AS bigint)
+    WHERE customers.id IN :changed
 )
-SELECT id, event_id, rule_id FROM new_lots""")
+SELECT id, event_id, rule_id FROM new_lots""").bindparams(bindparam("changed", expanding=True, type_=String))
 
 
 def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
@@ -219,10 +232,10 @@ def _known_and_used(connection, program: Program, reported: list[ReportedEvent],
                 keys.add((event.customer_id, rule, period_key(per, event.occurred_at, program.timezone)))
     known, usage = {}, {}
     for row in connection.execute(KNOWN_AND_USED[connection.dialect.name],
-                                  {"ids": list({e.id for e in reported}), "keys": json.dumps(list(keys))}):
-        if row.row == "event":
+                                  {"ids": json.dumps(list({e.id for e in reported})), "keys": json.dumps(list(keys))}):
+        if row.row == "event" and row.hash_or_rule is not None:
             known[row.key] = (row.hash_or_rule, row.response)
-        else:
+        elif row.row == "usage" and row.points is not None:
             usage[row.key, row.hash_or_rule, row.period] = [row.points, row.points]
     return known, usage
 
@@ -370,7 +383,8 @@ def _write_on_postgresql(connection, events: list[dict], lots: list[dict], entri
     found = connection.execute(WRITE_ON_POSTGRESQL, {
         "events": db.json_rows(_EVENTS, events, dialect), "lots": db.json_rows(_LOTS, lots, dialect),
         "entries": db.json_rows(_ENTRIES, entries, dialect), "usage": db.json_rows(_CAPS, usage, dialect),
-        "balances": db.json_rows(_CUSTOMERS, balances, dialect), "earn": MovementKind.EARN, "now": now})
+        "balances": json.dumps({b["id"]: b["balance"] for b in balances}), "changed": [b["id"] for b in balances],
+        "earn": MovementKind.EARN, "now": now})
     return _in_order(found, lots)
 
 
