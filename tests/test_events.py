@@ -1,4 +1,6 @@
 """Events: awards, multipliers, caps by local period, idempotency, batches."""
+import json
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -8,7 +10,7 @@ import sqlalchemy as sa
 from benefits import imports
 from benefits.models import AuditRecord, LedgerEntry, Lot, LotMovement
 from benefits.schemas.events import EventIn
-from benefits.services import audit
+from benefits.services import audit, events
 from factories import activate_rules, customer, event, learning, rules_yaml
 
 
@@ -161,6 +163,20 @@ def test_event_recorded_by_a_batch_replays_in_the_single_shape(rules, app_api):
                                  "balance": 3}
 
 
+@pytest.mark.parametrize("few_balances", [100, 1], ids=["few-by-key", "many-joined"])
+def test_batch_updates_the_balance_of_each_of_its_customers(rules, app_api, monkeypatch, few_balances):
+    monkeypatch.setattr(events, "FEW_BALANCES", few_balances)  # on PostgreSQL, either form of the update
+    for name in ("c1", "c2", "c3"):
+        customer(app_api, name)
+    body = {"type": "transaction", "occurred_at": "2026-11-23T10:00:00+08:00", "category": "card_spend"}
+    app_api.post("/api/v1/events/batch", json={"events": [
+        {**body, "id": "b1", "customer_id": "c1", "amount": "300"},
+        {**body, "id": "b2", "customer_id": "c2", "amount": "500"},
+        {**body, "id": "b3", "customer_id": "c1", "amount": "100"}]})
+    balances = [app_api.get(f"/api/v1/customers/{name}/points").get_json()["balance"] for name in ("c1", "c2", "c3")]
+    assert balances == [4, 5, 0]
+
+
 def test_batch_over_1000_events_is_422(rules, app_api):
     response = app_api.post("/api/v1/events/batch", json={"events": [{}] * 1001})
     assert response.status_code == 422
@@ -227,3 +243,19 @@ def test_chunks_recorded_at_the_same_moment_for_one_customer_never_pass_its_cap(
         awarded = connection.execute(sa.select(sa.func.sum(Lot.points))).scalar_one()
     assert awarded == 100  # 50 a course, at most 100 a day, however the six chunks interleaved
     assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 100
+
+
+def test_known_events_and_cap_usage_are_looked_up_by_their_keys_however_small_the_tables(session):
+    """The plan of recording's read does not rest on the planner's guess of how many ids and keys a JSON
+    array holds: on a small table that guess made PostgreSQL scan the whole of events and cap_usage."""
+    connection = session.connection()
+    compiled = events.KNOWN_AND_USED[connection.dialect.name].compile(dialect=connection.dialect)
+    params = compiled.construct_params({"ids": json.dumps(["e1", "e2"]),
+                                        "keys": json.dumps([["c1", "card-spend", "day:2026-12-07"]])})
+    if connection.dialect.name == "sqlite":
+        plan = [row.detail for row in connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + compiled.string, tuple(params[name] for name in compiled.positiontup))]
+    else:
+        plan = [row[0] for row in connection.exec_driver_sql("EXPLAIN " + compiled.string, params)]
+    lookups = [line for line in plan if re.search(r"\b(events|cap_usage)\b", line)]
+    assert len(lookups) == 3 and all(re.search(r"Index Scan|SEARCH", line) for line in lookups), plan

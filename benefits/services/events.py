@@ -139,9 +139,8 @@ STORE_CAPS = _upsert.on_conflict_do_update(
 UPDATE_BALANCES = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c")).values(balance=bindparam("b"))
 # On PostgreSQL a chunk's rows go in with one statement: there a round trip costs more than the rows it carries.
 # The lots are numbered, and their entries and movements written, in the chunk's order; an entry finds its lot
-# by event and rule (an event earns once a rule: rule ids are unique in a programme). The balances are a JSON
-# object of id → balance, the customers named in an IN list: then the planner looks each up by its key.
-WRITE_ON_POSTGRESQL = text("""
+# by event and rule (an event earns once a rule: rule ids are unique in a programme).
+_WRITE_ON_POSTGRESQL = """
 WITH new_events AS (
     INSERT INTO events SELECT * FROM json_populate_recordset(NULL::events, CAST(:events AS json))
 ), new_lots AS (
@@ -164,10 +163,21 @@ WITH new_events AS (
     INSERT INTO cap_usage SELECT * FROM json_populate_recordset(NULL::cap_usage, CAST(:usage AS json))
     ON CONFLICT (customer_id, rule_id, period_start) DO UPDATE SET points = EXCLUDED.points
 ), balances AS (
-    UPDATE customers SET balance = CAST(CAST(:balances AS json) ->> customers.id AS bigint)
-    WHERE customers.id IN :changed
+    {balances}
 )
-SELECT id, event_id, rule_id FROM new_lots""").bindparams(bindparam("changed", expanding=True, type_=String))
+SELECT id, event_id, rule_id FROM new_lots"""
+# The balances go as a JSON object of id → balance. The planner takes a JSON parameter for a hundred rows, and
+# would rather scan a small customers table whole than look a hundred customers up: a few customers (single
+# events, small batches) are named in an IN list, and so looked up by their key; a chunk's many are joined.
+FEW_BALANCES = 100
+WRITE_ON_POSTGRESQL = {
+    "few": text(_WRITE_ON_POSTGRESQL.format(balances=(
+        "UPDATE customers SET balance = CAST(CAST(:balances AS json) ->> customers.id AS bigint) "
+        "WHERE customers.id IN :changed"))).bindparams(bindparam("changed", expanding=True, type_=String)),
+    "many": text(_WRITE_ON_POSTGRESQL.format(balances=(
+        "UPDATE customers SET balance = CAST(b.value AS bigint) "
+        "FROM json_each_text(CAST(:balances AS json)) AS b WHERE customers.id = b.key"))),
+}
 
 
 def record(session: Session, program: Program, reported: ReportedEvent, *, actor: audit.Actor,
@@ -380,11 +390,12 @@ def _write_on_postgresql(connection, events: list[dict], lots: list[dict], entri
                          balances: list[dict], *, now) -> list[int]:
     """The chunk's rows in one statement (``WRITE_ON_POSTGRESQL``); returns the lots' ids, in order."""
     dialect = connection.dialect
-    found = connection.execute(WRITE_ON_POSTGRESQL, {
+    few = len(balances) <= FEW_BALANCES
+    found = connection.execute(WRITE_ON_POSTGRESQL["few" if few else "many"], {
         "events": db.json_rows(_EVENTS, events, dialect), "lots": db.json_rows(_LOTS, lots, dialect),
         "entries": db.json_rows(_ENTRIES, entries, dialect), "usage": db.json_rows(_CAPS, usage, dialect),
-        "balances": json.dumps({b["id"]: b["balance"] for b in balances}), "changed": [b["id"] for b in balances],
-        "earn": MovementKind.EARN, "now": now})
+        "balances": json.dumps({b["id"]: b["balance"] for b in balances}), "earn": MovementKind.EARN, "now": now,
+        **({"changed": [b["id"] for b in balances]} if few else {})})
     return _in_order(found, lots)
 
 
