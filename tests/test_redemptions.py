@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from benefits import create_app
-from factories import MASS, PRIVATE, WEALTH, customer, entitlement, pass_code, redeem
+from conftest import DEFAULT_RULES
+from factories import MASS, PRIVATE, WEALTH, activate_rules, customer, entitlement, pass_code, redeem
 
 
 def confirm(partner, redemption_id):
@@ -104,6 +105,16 @@ def test_the_last_unit_goes_once_then_quota_exhausted(app_api, lounge):
 def test_a_customer_without_the_benefit_is_409_not_eligible(app_api, lounge):
     customer(app_api, "c1", **MASS)
     assert redeem(lounge, pass_code(app_api, "c1"), expect=(409,))["reason"] == "not_eligible"
+
+
+def test_a_hold_after_an_activation_draws_on_the_tier_the_new_version_gives(app, app_api, partner_api, clock):
+    customer(app_api, "c1", **PRIVATE)
+    hospital = partner_api("huaxia", ["medical_green_channel"], "hospital")
+    code = pass_code(app_api, "c1")
+    raised = DEFAULT_RULES.read_text().replace("aum: {gte: 6000000}", "aum: {gte: 9000000}").replace(
+        "downgrade_grace_days: 90", "downgrade_grace_days: 0")
+    activate_rules(app, raised, clock())  # c1 is wealth from now on, with no grace
+    assert redeem(hospital, code, "medical_green_channel", capture=True)["rule"] == "green-channel-wealth"
 
 
 def test_a_benefit_the_partner_does_not_serve_is_403(app_api, lounge):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import (JSON, BigInteger, String, and_, bindparam, cast, func, insert, literal, literal_column, null,
+from sqlalchemy import (JSON, BigInteger, String, bindparam, cast, func, insert, literal, literal_column, null,
                         select, text, union_all, update)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -275,9 +275,7 @@ def _one(session, program, event: ReportedEvent, accounts, known, usage, rates, 
                 f"{event.occurred_at.isoformat()}")}]))
         conversion = fx.Conversion.at(event.amount, rate, program.currency)
     if account.profile is None:
-        if account.customer.tier_version != program.version:  # re-evaluated (and audited) through the ORM
-            account.customer = session.get(Customer, account.customer.id)
-            tiers.refresh(session, account.customer, program, now)
+        account.customer = tiers.current(session, account.customer, program, now)
         account.profile = rule_fields(account.customer, program, now)
     answered = []
     expires_at = month_end_after(event.occurred_at, program.expiry_months, program.timezone)

@@ -17,6 +17,7 @@ from ..models import Customer, Partner, Pass
 from ..rules import Program
 from . import audit, customers, entitlements, throttle
 from .partners import customer_ref
+from .profiles import CUSTOMER_FIELDS
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a front desk
 CODE_LENGTH = 10
@@ -50,25 +51,45 @@ def issue(session: Session, program: Program, customer_id: str, *, benefit: str 
 
 _FIND = (select(*throttle.WINDOW_COLUMNS, Pass).join(Customer, Customer.id == Pass.customer_id)
          .where(Pass.code_hash == bindparam("code_hash")).options(contains_eager(Pass.customer)))
-_FIND_AND_LOCK = _FIND.with_for_update(of=Customer)
+_PASSES, _CUSTOMERS = Pass.__table__, Customer.__table__
+# A hold's look-up, in Core: building the ORM's pass and customer would cost as much as the query.
+_FIND_TO_HOLD = (select(*throttle.WINDOW_COLUMNS, _PASSES.c.id.label("pass_id"), _PASSES.c.benefit,
+                        _PASSES.c.expires_at, *(_CUSTOMERS.c[name] for name in ("id", "tier_version", *CUSTOMER_FIELDS)))
+                 .join_from(_PASSES, _CUSTOMERS, _CUSTOMERS.c.id == _PASSES.c.customer_id)
+                 .where(_PASSES.c.code_hash == bindparam("code_hash")).with_for_update(of=_CUSTOMERS))
 
 
-def find(session: Session, code: str, *, key_id: int, now: datetime, lock: bool = False) -> Pass:
+def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
     """The live pass with this code; a miss is counted against the key (a write) and answered 404.
 
     Past the rate limit a valid code is refused (429) too, so the answer tells
-    nothing. The key's failures, the pass and its customer (``found.customer``,
-    locked with ``lock``) are read in one query.
+    nothing. The key's failures, the pass and its customer (``found.customer``)
+    are read in one query.
     """
-    row = session.execute(_FIND_AND_LOCK if lock else _FIND,
-                          {"code_hash": code_hash(code), **throttle.window(LOOKUP, str(key_id), now)}).one_or_none()
+    row = session.execute(_FIND, _lookup(code, key_id, now)).one_or_none()
+    _refuse_unless_live(session, row, row and row.Pass.expires_at, key_id, now)
+    return row.Pass
+
+
+def find_to_hold(session: Session, code: str, *, key_id: int, now: datetime):
+    """As ``find``, for a hold: one row of the pass (``pass_id``, ``benefit``) and of its customer, locked
+    (``id``, ``tier_version`` and what ``rule_fields`` reads: what ``tiers.current`` takes)."""
+    row = session.connection().execute(_FIND_TO_HOLD, _lookup(code, key_id, now)).one_or_none()
+    _refuse_unless_live(session, row, row and row.expires_at, key_id, now)
+    return row
+
+
+def _lookup(code: str, key_id: int, now: datetime) -> dict:
+    return {"code_hash": code_hash(code), **throttle.window(LOOKUP, str(key_id), now)}
+
+
+def _refuse_unless_live(session: Session, row, expires_at: datetime | None, key_id: int, now: datetime) -> None:
     if row is not None:
         throttle.refuse_if_over(row.failures, row.oldest, now)
-    if row is None or row.Pass.expires_at <= now:
+    if row is None or expires_at <= now:
         db.require_write(session)
         throttle.count_failure(session, LOOKUP, str(key_id), now)  # refused (429) past the limit
         raise PassNotFound("no such pass, or it expired")
-    return row.Pass
 
 
 def masked(name: str) -> str:
@@ -85,5 +106,6 @@ def view(session: Session, program: Program, found: Pass, partner: Partner, *, s
                              if servable(item.benefit, found, partner)]}
 
 
-def servable(benefit: str, found: Pass, partner: Partner) -> bool:
+def servable(benefit: str, found, partner: Partner) -> bool:
+    """Whether the partner serves the benefit and the pass (a ``Pass``, or a hold's row of one) is for it."""
     return benefit in partner.benefits and found.benefit in (None, benefit)

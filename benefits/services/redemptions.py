@@ -50,18 +50,17 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     grants before reward units (``entitlements.choose``). The redemption
     returned is written, not attached to the session.
     """
-    found = passes.find(session, request.pass_code, key_id=key_id, now=now, lock=True)
+    found = passes.find_to_hold(session, request.pass_code, key_id=key_id, now=now)
     benefit = request.benefit
     if benefit not in partner.benefits:
         raise Forbidden(f"partner {partner.id} does not serve {benefit}")
     if not passes.servable(benefit, found, partner):
         raise Forbidden(f"this pass is for {found.benefit} only")
-    customer = found.customer
-    tiers.refresh(session, customer, program, now)
+    customer = tiers.current(session, found, program, now)
     chosen = entitlements.choose(entitlements.for_customer(session, customer, program, now), benefit,
                                  request.quantity)
     redemption = Redemption(
-        partner_id=partner.id, customer_id=customer.id, pass_id=found.id, benefit=benefit,
+        partner_id=partner.id, customer_id=customer.id, pass_id=found.pass_id, benefit=benefit,
         quantity=request.quantity, status=RedemptionStatus.HELD, source=chosen.source, rule_id=chosen.rule,
         rule_version=chosen.rule_version, period=chosen.period, created_at=now, hold_expires_at=now + HOLD_TTL,
         tier=customer.tier)

@@ -61,6 +61,17 @@ def evaluate(session: Session, customer: Customer, program: Program, *, as_of: d
     outbox.customer_evaluated(session, customer, before, qualified=qualified, program=program, as_of=as_of, now=now)
 
 
+def current(session: Session, customer, program: Program, now: datetime):
+    """A customer read as a row (``id``, ``tier_version`` and what ``rule_fields`` reads), as ``program`` sees
+    it: the row itself when it was evaluated under this version, else the stored customer, re-evaluated
+    first (through the ORM, audited as system). The row's customer is locked already."""
+    if customer.tier_version == program.version:
+        return customer
+    stored = session.get(Customer, customer.id)
+    refresh(session, stored, program, now)
+    return stored
+
+
 def refresh(session: Session, customer: Customer, program: Program, now: datetime) -> None:
     """Re-evaluate a customer last evaluated under another version (audited as system)."""
     if customer.tier_version != program.version:
