@@ -1,5 +1,5 @@
 """The database layer: a pooled connection that died while idle is replaced before it is used; SQLite's
-writers take turns."""
+writers take turns; a hot statement on psycopg's cursor binds, reads and fails as through SQLAlchemy."""
 import subprocess
 import sys
 import threading
@@ -7,11 +7,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 
 from benefits import db
+from benefits.models import Customer
 from conftest import POSTGRES, POSTGRES_URL
+from factories import customer
 
 
 @pytest.mark.skipif(not POSTGRES, reason="PostgreSQL terminates connections; conftest reports it unreachable")
@@ -120,3 +124,22 @@ def test_on_sqlite_a_group_takes_what_was_queued_while_it_waited_for_its_turn(sq
         pool.shutdown()
     assert units == [[0, 1, 2, 3]]
 
+
+
+def test_a_hot_statement_raises_a_unique_violation_as_sqlalchemy_does(app):
+    again = db.Hot(sa.text("INSERT INTO audit_tip (id, seq, hash) VALUES (1, 0, :hash)"))  # the tip is row 1
+    with pytest.raises(sa.exc.IntegrityError):  # which `db.run` retries
+        db.run(app.extensions["benefits"].sessions, lambda s: again.rows(s.connection(), {"hash": "0" * 64}),
+               retries=0)
+
+
+def test_a_hot_statement_binds_and_reads_money_and_times_as_their_columns_do(app, app_api, clock):
+    customer(app_api, "c1", aum=1234567.89)
+    customer(app_api, "c2", aum=1000)
+    table = Customer.__table__
+    rich = db.Hot(sa.select(table.c.id, table.c.aum, table.c.created_at)
+                  .where(table.c.aum > sa.bindparam("aum"), table.c.created_at <= sa.bindparam("now"),
+                         table.c.id.in_(sa.bindparam("ids", expanding=True))))
+    rows = db.run(app.extensions["benefits"].sessions, lambda s: rich.rows(
+        s.connection(), {"aum": Decimal("2000"), "now": clock(), "ids": ["c1", "c2", "c3"]}), write=False)
+    assert [(row.id, row.aum, row.created_at) for row in rows] == [("c1", Decimal("1234567.89"), clock())]

@@ -249,7 +249,8 @@ def test_known_events_and_cap_usage_are_looked_up_by_their_keys_however_small_th
     """The plan of recording's read does not rest on the planner's guess of how many ids and keys a JSON
     array holds: on a small table that guess made PostgreSQL scan the whole of events and cap_usage."""
     connection = session.connection()
-    compiled = events.KNOWN_AND_USED[connection.dialect.name].compile(dialect=connection.dialect)
+    statement = getattr(events.KNOWN_AND_USED, f"on_{connection.dialect.name}")
+    compiled = statement.compile(dialect=connection.dialect)
     params = compiled.construct_params({"ids": json.dumps(["e1", "e2"]),
                                         "keys": json.dumps([["c1", "card-spend", "day:2026-12-07"]])})
     if connection.dialect.name == "sqlite":

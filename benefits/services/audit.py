@@ -19,13 +19,13 @@ from .. import db, metrics
 from ..models import AuditRecord, AuditTip
 
 _ROWS, _TIP = AuditRecord.__table__, AuditTip.__table__
-LOCK_TIP = select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update()
+LOCK_TIP = db.Hot(select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update())
 INSERT_ROWS = insert(_ROWS)
 MOVE_TIP = update(_TIP).where(_TIP.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 # On PostgreSQL the rows go in with the tip's move in one statement, whatever their number
-SEAL_ON_POSTGRESQL = text(
+SEAL_ON_POSTGRESQL = db.Hot(text(
     "WITH moved AS (UPDATE audit_tip SET seq = :new_seq, hash = :new_hash WHERE id = 1) "
-    "INSERT INTO audit_log SELECT * FROM json_populate_recordset(NULL::audit_log, CAST(:rows AS json))")
+    "INSERT INTO audit_log SELECT * FROM json_populate_recordset(NULL::audit_log, CAST(:rows AS json))"))
 GENESIS = "0" * 64
 PENDING = "audit_pending"
 CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
@@ -114,7 +114,7 @@ def seal(session: Session) -> None:
         return
     connection = session.connection()
     with metrics.timed(metrics.TIP_WAIT):
-        seq, prev = connection.execute(LOCK_TIP).one()
+        (seq, prev), = LOCK_TIP.rows(connection)
     rows = []
     for row in pending:
         seq += 1
@@ -122,8 +122,8 @@ def seal(session: Session) -> None:
         row["hash"] = prev = digest(row["prev_hash"], row)
         rows.append(row)
     if connection.dialect.name == "postgresql":
-        connection.execute(SEAL_ON_POSTGRESQL, {"new_seq": seq, "new_hash": prev,
-                                                "rows": db.json_rows(_ROWS, rows, connection.dialect)})
+        SEAL_ON_POSTGRESQL.rows(connection, {"new_seq": seq, "new_hash": prev,
+                                             "rows": db.json_rows(_ROWS, rows, connection.dialect)})
     else:
         connection.execute(INSERT_ROWS, rows)
         connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})

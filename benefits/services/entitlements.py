@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String, bindparam, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from .. import db
 from ..errors import NotEligible, QuotaExhausted
 from ..models import Customer, Redemption, RedemptionStatus, RewardUnits, Source
 from ..rules import Program
@@ -45,8 +46,8 @@ def for_customer(session: Session, customer: Customer, program: Program, now: da
         start, end = period_bounds(per, now, tz)
         items.append(Entitlement(grant.benefit, Source.RULE, grant.rule, program.version, grant.quota,
                                  period_key(per, now, tz), start, end))
-    rows = session.execute(_HOLDINGS, {"customer": customer.id, "now": now,
-                                       "periods": sorted({item.period for item in items} | {LIFETIME})}).all()
+    rows = _HOLDINGS.rows(session.connection(), {
+        "customer": customer.id, "now": now, "periods": sorted({item.period for item in items} | {LIFETIME})})
     for row in sorted((row for row in rows if row.kind == _UNITS_KIND), key=lambda row: row.rule):
         items.append(Entitlement(row.detail, Source.REWARD, row.rule, row.version, int(row.quantity),
                                  LIFETIME, None, None))
@@ -61,7 +62,7 @@ def for_customer(session: Session, customer: Customer, program: Program, now: da
 _UNITS_KIND = "units"
 # In one query: the customer's reward units (kind "units"; detail: the benefit), and what its redemptions in
 # the current periods use (kind "usage"; detail: the period): confirmed, or held and not lapsed.
-_HOLDINGS = union_all(
+_HOLDINGS = db.Hot(union_all(
     select(literal(_UNITS_KIND, String).label("kind"), literal(Source.REWARD, String).label("source"),
            RewardUnits.reward_id.label("rule"), RewardUnits.benefit.label("detail"),
            cast(null(), String).label("status"), RewardUnits.units.label("quantity"),
@@ -73,7 +74,7 @@ _HOLDINGS = union_all(
            Redemption.period.in_(bindparam("periods", expanding=True)),
            or_(Redemption.status == RedemptionStatus.CONFIRMED,
                (Redemption.status == RedemptionStatus.HELD) & (Redemption.hold_expires_at > bindparam("now"))))
-    .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status))
+    .group_by(Redemption.source, Redemption.rule_id, Redemption.period, Redemption.status)))
 
 
 def choose(entitlements: list[Entitlement], benefit: str, quantity: int) -> Entitlement:

@@ -89,9 +89,9 @@ class _Account:
 _CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for model in (
     Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
 # What recording reads of a customer: its balance, whether its tier is current, and what earning rules read.
-LOCK_CUSTOMERS = (select(*(_CUSTOMERS.c[name] for name in ("id", "balance", "tier_version", *CUSTOMER_FIELDS)))
-                  .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
-                  .order_by(_CUSTOMERS.c.id).with_for_update())
+LOCK_CUSTOMERS = db.Hot(select(*(_CUSTOMERS.c[name] for name in ("id", "balance", "tier_version", *CUSTOMER_FIELDS)))
+                        .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+                        .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
 # the customers are locked, so that it sees what the chunks before committed. The ids, and the usage keys
 # [customer, rule, period], go as two JSON arrays; each is looked up on its own by its primary key (NULL: none
@@ -121,7 +121,7 @@ def _known_and_used_statement(dialect: str):
         select(literal("usage"), key[0], key[1], key[2], points, cast(null(), JSON)).select_from(keys))
 
 
-KNOWN_AND_USED = {dialect: _known_and_used_statement(dialect) for dialect in ("sqlite", "postgresql")}
+KNOWN_AND_USED = db.Hot(_known_and_used_statement("postgresql"), on_sqlite=_known_and_used_statement("sqlite"))
 INSERT_EVENTS = insert(_EVENTS)
 # Lots are inserted in the chunk's order and found again by (event, rule): asking for RETURNING in parameter order
 # would make SQLAlchemy insert them one statement a row on SQLite.
@@ -171,12 +171,12 @@ SELECT id, event_id, rule_id FROM new_lots"""
 # events, small batches) are named in an IN list, and so looked up by their key; a chunk's many are joined.
 FEW_BALANCES = 100
 WRITE_ON_POSTGRESQL = {
-    "few": text(_WRITE_ON_POSTGRESQL.format(balances=(
+    "few": db.Hot(text(_WRITE_ON_POSTGRESQL.format(balances=(
         "UPDATE customers SET balance = CAST(CAST(:balances AS json) ->> customers.id AS bigint) "
-        "WHERE customers.id IN :changed"))).bindparams(bindparam("changed", expanding=True, type_=String)),
-    "many": text(_WRITE_ON_POSTGRESQL.format(balances=(
+        "WHERE customers.id IN :changed"))).bindparams(bindparam("changed", expanding=True, type_=String))),
+    "many": db.Hot(text(_WRITE_ON_POSTGRESQL.format(balances=(
         "UPDATE customers SET balance = CAST(b.value AS bigint) "
-        "FROM json_each_text(CAST(:balances AS json)) AS b WHERE customers.id = b.key"))),
+        "FROM json_each_text(CAST(:balances AS json)) AS b WHERE customers.id = b.key")))),
 }
 
 
@@ -225,7 +225,7 @@ def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
     """The customers, locked in the order of their ids (PostgreSQL; SQLite serialises writers)."""
     if not customer_ids:
         return {}
-    found = connection.execute(LOCK_CUSTOMERS, {"ids": sorted(customer_ids)})
+    found = LOCK_CUSTOMERS.rows(connection, {"ids": sorted(customer_ids)})
     return {row.id: _Account(row, row.balance, row.balance) for row in found}
 
 
@@ -241,8 +241,8 @@ def _known_and_used(connection, program: Program, reported: list[ReportedEvent],
             for rule, per in capped[event.type]:
                 keys.add((event.customer_id, rule, period_key(per, event.occurred_at, program.timezone)))
     known, usage = {}, {}
-    for row in connection.execute(KNOWN_AND_USED[connection.dialect.name],
-                                  {"ids": json.dumps(list({e.id for e in reported})), "keys": json.dumps(list(keys))}):
+    for row in KNOWN_AND_USED.rows(connection, {"ids": json.dumps(list({e.id for e in reported})),
+                                                "keys": json.dumps(list(keys))}):
         if row.row == "event" and row.hash_or_rule is not None:
             known[row.key] = (row.hash_or_rule, row.response)
         elif row.row == "usage" and row.points is not None:
@@ -389,7 +389,7 @@ def _write_on_postgresql(connection, events: list[dict], lots: list[dict], entri
     """The chunk's rows in one statement (``WRITE_ON_POSTGRESQL``); returns the lots' ids, in order."""
     dialect = connection.dialect
     few = len(balances) <= FEW_BALANCES
-    found = connection.execute(WRITE_ON_POSTGRESQL["few" if few else "many"], {
+    found = WRITE_ON_POSTGRESQL["few" if few else "many"].rows(connection, {
         "events": db.json_rows(_EVENTS, events, dialect), "lots": db.json_rows(_LOTS, lots, dialect),
         "entries": db.json_rows(_ENTRIES, entries, dialect), "usage": db.json_rows(_CAPS, usage, dialect),
         "balances": json.dumps({b["id"]: b["balance"] for b in balances}), "earn": MovementKind.EARN, "now": now,

@@ -36,7 +36,7 @@ SUBSCRIBERS = (select(WebhookEndpoint.id, WebhookEndpoint.types).where(WebhookEn
 PENDING = "outbox_pending"
 NO_CUSTOMER = ""  # the stream of messages about no customer (rule_version.activated)
 # On PostgreSQL a transaction's messages and their deliveries go in with one statement, in the order published
-WRITE_ON_POSTGRESQL = text("""
+WRITE_ON_POSTGRESQL = db.Hot(text("""
 WITH messages AS (
     INSERT INTO outbox_messages (message_id, type, customer_id, occurred_at, data)
     SELECT message_id, type, customer_id, occurred_at, data
@@ -47,7 +47,7 @@ INSERT INTO webhook_deliveries (endpoint_id, message_id, stream, status, attempt
 SELECT e.id, m.id, coalesce(m.customer_id, :no_customer), :pending, 0, m.occurred_at, m.occurred_at
 FROM messages AS m JOIN webhook_endpoints AS e
     ON e.status = :active AND CAST(e.types AS jsonb) @> jsonb_build_array(m.type)
-ORDER BY m.id, e.id""")
+ORDER BY m.id, e.id"""))
 
 
 def message_id() -> str:
@@ -80,7 +80,7 @@ def write(session: Session) -> None:
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(WRITE_ON_POSTGRESQL, {
+        WRITE_ON_POSTGRESQL.rows(connection, {
             "messages": db.json_rows(_MESSAGES, messages, connection.dialect), "no_customer": NO_CUSTOMER,
             "pending": DeliveryStatus.PENDING, "active": EndpointStatus.ACTIVE})
         return

@@ -53,10 +53,11 @@ _FIND = (select(*throttle.WINDOW_COLUMNS, Pass).join(Customer, Customer.id == Pa
          .where(Pass.code_hash == bindparam("code_hash")).options(contains_eager(Pass.customer)))
 _PASSES, _CUSTOMERS = Pass.__table__, Customer.__table__
 # A hold's look-up, in Core: building the ORM's pass and customer would cost as much as the query.
-_FIND_TO_HOLD = (select(*throttle.WINDOW_COLUMNS, _PASSES.c.id.label("pass_id"), _PASSES.c.benefit,
-                        _PASSES.c.expires_at, *(_CUSTOMERS.c[name] for name in ("id", "tier_version", *CUSTOMER_FIELDS)))
-                 .join_from(_PASSES, _CUSTOMERS, _CUSTOMERS.c.id == _PASSES.c.customer_id)
-                 .where(_PASSES.c.code_hash == bindparam("code_hash")).with_for_update(of=_CUSTOMERS))
+_FIND_TO_HOLD = db.Hot(
+    select(*throttle.WINDOW_COLUMNS, _PASSES.c.id.label("pass_id"), _PASSES.c.benefit, _PASSES.c.expires_at,
+           *(_CUSTOMERS.c[name] for name in ("id", "tier_version", *CUSTOMER_FIELDS)))
+    .join_from(_PASSES, _CUSTOMERS, _CUSTOMERS.c.id == _PASSES.c.customer_id)
+    .where(_PASSES.c.code_hash == bindparam("code_hash")).with_for_update(of=_CUSTOMERS))
 
 
 def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
@@ -74,7 +75,7 @@ def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
 def find_to_hold(session: Session, code: str, *, key_id: int, now: datetime):
     """As ``find``, for a hold: one row of the pass (``pass_id``, ``benefit``) and of its customer, locked
     (``id``, ``tier_version`` and what ``rule_fields`` reads: what ``tiers.current`` takes)."""
-    row = session.connection().execute(_FIND_TO_HOLD, _lookup(code, key_id, now)).one_or_none()
+    row = next(iter(_FIND_TO_HOLD.rows(session.connection(), _lookup(code, key_id, now))), None)
     _refuse_unless_live(session, row, row and row.expires_at, key_id, now)
     return row
 

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
 from ..models import Customer, Partner, Redemption, RedemptionStatus
 from ..rules import Program
+from .. import db
 from . import audit, entitlements, outbox, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
-INSERT = insert(Redemption.__table__).returning(Redemption.__table__.c.id)  # a new hold, without the ORM's flush
 _WRITTEN = [column.key for column in Redemption.__table__.columns if column.key != "id"]
+INSERT = db.Hot(insert(Redemption.__table__).values({column: bindparam(column) for column in _WRITTEN})
+                .returning(Redemption.__table__.c.id))  # a new hold, without the ORM's flush
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     held = snapshot(redemption)
     if request.capture:  # written once, confirmed; audited as held, then confirmed
         _confirm(program, redemption, now)
-    redemption.id = session.execute(INSERT, {column: getattr(redemption, column) for column in _WRITTEN}).scalar_one()
+    [(redemption.id,)] = INSERT.rows(session.connection(), {column: getattr(redemption, column) for column in _WRITTEN})
     audit.record(session, actor, "redemption.held", "redemption", redemption.id, at=now,
                  after=held | {"id": redemption.id})
     if request.capture:
