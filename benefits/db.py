@@ -190,6 +190,7 @@ class Hot:
         self._reads = [(i, column.type.process_result_value)
                        for i, column in enumerate(getattr(statement, "selected_columns", ()))
                        if isinstance(column.type, TypeDecorator)]
+        self._make_row = None
 
     def rows(self, connection: Connection, params: dict | None = None) -> list:
         if connection.dialect.name != "postgresql":
@@ -218,16 +219,17 @@ class Hot:
                                           dialect=connection.dialect) from error
 
     def _row_factory(self, cursor):
-        make = namedtuple_row(cursor)
-        if not self._reads:
-            return make
+        """How a row is made, found once: a statement's columns are the same at every run."""
+        if self._make_row is None:
+            make = namedtuple_row(cursor)
 
-        def row(values):
-            values = list(values)
-            for i, read in self._reads:
-                values[i] = read(values[i], self._dialect)
-            return make(values)
-        return row
+            def read(values):
+                values = list(values)
+                for i, process in self._reads:
+                    values[i] = process(values[i], self._dialect)
+                return make(values)
+            self._make_row = read if self._reads else make
+        return self._make_row
 
     def _rendered(self, lengths: tuple) -> str:
         if lengths not in self._by_lengths:

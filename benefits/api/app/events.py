@@ -1,4 +1,5 @@
 """Transactions and learning activity: single, batch, and refunds."""
+from flask import jsonify
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate
 
@@ -80,7 +81,8 @@ class Events(MethodView):
                                        "currency is in force at `occurred_at` (nothing is recorded)")
     def post(self, event):
         """Record a transaction or learning activity (idempotent by its id)"""
-        return context.in_group("events", event, record_posted, dump=lambda answer: answer)
+        answer, status = context.in_group("events", event, record_posted, dump=lambda answer: answer)
+        return jsonify(answer), status  # as recorded, and as a replay answers it: already in EventOut's shape
 
 
 def record_posted(session, program, posted: list[ReportedEvent], actors, now) -> list:
