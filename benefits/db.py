@@ -15,6 +15,7 @@ failure): the retry sees what the winner committed.
 """
 import contextvars
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -151,11 +152,17 @@ def is_sqlite(session_or_engine) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+@functools.cache
+def _binders(table: Table) -> dict:
+    """The bind functions of the table's columns of our types (``TypeDecorator``), by column name."""
+    return {column.name: column.type.process_bind_param for column in table.columns
+            if isinstance(column.type, TypeDecorator)}
+
+
 def json_rows(table: Table, rows: list[dict], dialect) -> str:
     """Rows as one JSON array, each value as its column's type binds it (money in minor units, times in UTC):
     what PostgreSQL's ``json_populate_recordset(NULL::<table>, ...)`` turns back into the table's rows."""
-    bind = {column.name: column.type.process_bind_param for column in table.columns
-            if isinstance(column.type, TypeDecorator)}
+    bind = _binders(table)
     return json.dumps([{name: bind[name](value, dialect) if name in bind else value for name, value in row.items()}
                        for row in rows], default=lambda value: value.isoformat(), ensure_ascii=False)
 
@@ -210,7 +217,7 @@ class Hot:
         with connection.connection.driver_connection.cursor(row_factory=self._row_factory) as cursor:
             try:
                 cursor.execute(sql, params)
-                return cursor.fetchall() if cursor.description else []
+                return cursor.fetchall() if cursor.pgresult.status == psycopg.pq.ExecStatus.TUPLES_OK else []
             except psycopg.Error as error:  # as SQLAlchemy raises it: a unique violation is an IntegrityError
                 lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
                 if lost:
