@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import (JSON, BigInteger, String, bindparam, cast, func, insert, literal, literal_column, null,
+from sqlalchemy import (JSON, BigInteger, String, and_, bindparam, cast, func, insert, literal, literal_column, null,
                         select, text, union_all, update)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -94,9 +94,9 @@ LOCK_CUSTOMERS = db.Hot(select(*(_CUSTOMERS.c[name] for name in ("id", "balance"
                         .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
 # the customers are locked, so that it sees what the chunks before committed. The ids, and the usage keys
-# [customer, rule, period], go as two JSON arrays; each is looked up on its own by its primary key (NULL: none
-# yet). An IN list or a join would leave the choice to PostgreSQL's planner, which cannot know how many a JSON
-# parameter holds and, while a table is small, scans it whole: then keeps that plan for its prepared statement.
+# [customer, rule, period], go as two JSON arrays. On PostgreSQL each is looked up on its own by its primary key
+# (NULL: none yet): an IN list or a join would leave the choice to the planner, which cannot know how many a JSON
+# parameter holds and, while a table is small, scans it whole, then keeps that plan for its prepared statement.
 def _known_and_used_statement(dialect: str):
     def elements(name: str, alias: str, on_postgresql):
         values = (on_postgresql(cast(bindparam(name), JSON)) if dialect == "postgresql"
@@ -106,6 +106,16 @@ def _known_and_used_statement(dialect: str):
     ids = elements("ids", "i", func.json_array_elements_text)
     keys = elements("keys", "k", func.json_array_elements)
     key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
+
+    if dialect == "sqlite":  # whose planner looks each up by its key in a join too, at a lookup an element
+        return union_all(
+            select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
+                   cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)
+            .join_from(ids, _EVENTS, _EVENTS.c.id == ids.c.value),
+            select(literal("usage"), _CAPS.c.customer_id, _CAPS.c.rule_id, _CAPS.c.period_start, _CAPS.c.points,
+                   cast(null(), JSON))
+            .join_from(keys, _CAPS, and_(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1],
+                                         _CAPS.c.period_start == key[2])))
 
     def recorded(column):
         return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
