@@ -201,7 +201,8 @@ class Hot:
 
     def rows(self, connection: Connection, params: dict | None = None) -> list:
         if connection.dialect.name != "postgresql":
-            return list(connection.execute(self.on_sqlite, params or {}))
+            result = connection.execute(self.on_sqlite, params or {})
+            return result.all() if result.returns_rows else []
         params = {**self._defaults, **(params or {})}
         sql = self._sql
         if self._expanding:
