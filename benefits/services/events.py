@@ -107,7 +107,7 @@ def _known_and_used_statement(dialect: str):
     keys = elements("keys", "k", func.json_array_elements)
     key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
 
-    if dialect == "sqlite":  # whose planner looks each up by its key in a join too, at a lookup an element
+    if dialect == "sqlite":  # its planner looks each up by its key in a join as well, and a join costs it less
         return union_all(
             select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
                    cast(null(), String).label("period"), cast(null(), BigInteger).label("points"), _EVENTS.c.response)

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from .. import db
 from ..errors import AlreadyCancelled, Forbidden, HoldExpired, NotFound
 from ..models import Customer, Partner, Redemption, RedemptionStatus
 from ..rules import Program
-from .. import db
 from . import audit, entitlements, outbox, passes, tiers
 
 HOLD_TTL = timedelta(minutes=15)
