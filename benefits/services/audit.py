@@ -114,7 +114,7 @@ def seal(session: Session) -> None:
         return
     connection = session.connection()
     with metrics.timed(metrics.TIP_WAIT):
-        (seq, prev), = LOCK_TIP.rows(connection)
+        [(seq, prev)] = LOCK_TIP.rows(connection)
     rows = []
     for row in pending:
         seq += 1

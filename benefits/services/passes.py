@@ -75,7 +75,8 @@ def find(session: Session, code: str, *, key_id: int, now: datetime) -> Pass:
 def find_to_hold(session: Session, code: str, *, key_id: int, now: datetime):
     """As ``find``, for a hold: one row of the pass (``pass_id``, ``benefit``) and of its customer, locked
     (``id``, ``tier_version`` and what ``rule_fields`` reads: what ``tiers.current`` takes)."""
-    row = next(iter(_FIND_TO_HOLD.rows(session.connection(), _lookup(code, key_id, now))), None)
+    found = _FIND_TO_HOLD.rows(session.connection(), _lookup(code, key_id, now))
+    row = found[0] if found else None
     _refuse_unless_live(session, row, row and row.expires_at, key_id, now)
     return row
 
