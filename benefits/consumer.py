@@ -140,6 +140,7 @@ class Consumer:
                             or time.monotonic() - first_at >= FLUSH_AFTER):
                 self.handle(pending)
                 pending = []
+                last_seen = time.monotonic()  # idle is counted from the end of the work, not from the last delivery
             if self.stopping or (not pending and self.exit_when_idle is not None
                                  and time.monotonic() - last_seen >= self.exit_when_idle):
                 break

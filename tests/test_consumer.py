@@ -102,6 +102,21 @@ def test_each_message_is_recorded_once_and_acknowledged_after_its_commit(app, ap
     assert broker.depth() == 0 and broker.dead() == []
 
 
+def test_a_chunk_that_records_slower_than_the_idle_limit_does_not_end_the_run(app, app_api, rules, broker,
+                                                                              monkeypatch):
+    customer(app_api, "c1", **WEALTH)
+    broker.publish(*[body(f"m{i}") for i in range(9)])
+    record_chunk = consumer.imports.record_chunk
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return record_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(consumer.imports, "record_chunk", slow)
+    assert consume(app, broker, chunk=3, exit_when_idle=0.3).recorded == 9
+    assert broker.depth() == 0
+
+
 def test_an_event_recorded_over_http_is_a_duplicate_on_the_bus(app, app_api, rules, broker):
     customer(app_api, "c1", **WEALTH)
     assert app_api.post("/api/v1/events", json=body("e1")).status_code == 201
