@@ -5,6 +5,7 @@ same services as the API. A refusal or a configuration problem is one line on
 stderr and an exit code (``EXIT_CODES``), never a traceback; every command but
 ``db upgrade`` refuses a database that lacks the schema rather than create one.
 """
+import gc
 import json
 import os
 import sys
@@ -541,4 +542,5 @@ def benefits(ctx):
 def main():
     for command in (*COMMANDS, serve_command):
         benefits.add_command(command)
+    gc.freeze()  # what the imports allocated is left out of the collector's passes (gunicorn.post_worker_init)
     benefits.main(prog_name="benefits")

@@ -11,6 +11,7 @@ keeps a few connections alive (a load balancer's pool) then sends all its
 requests to one process while another core idles, and the rate halves. A Unix
 socket or sockets handed over by systemd stay shared, as gunicorn makes them.
 """
+import gc
 import os
 import shutil
 import tempfile
@@ -37,6 +38,14 @@ def spread_connections(cfg) -> None:
     tcp = all(not address.startswith(("unix:", "fd://")) for address in cfg.bind)
     if tcp and not os.environ.get("LISTEN_FDS"):
         cfg.set("reuse_port", True)
+
+
+def post_worker_init(worker):
+    """The worker has loaded the app: what start-up allocated (modules, compiled statements, the rules) is
+    frozen, left out of the garbage collector's passes. A full pass over it took 180 to 220 ms on a 2-core
+    machine, a pause for the requests under way; a bulk command's chunks (``benefits events import``,
+    ``benefits consume``, which freeze it too) made such passes often enough to cost 6 to 15% of their time."""
+    gc.freeze()
 
 
 def on_exit(server):
