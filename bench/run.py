@@ -13,7 +13,7 @@ Rows (each a measurement and its baseline, both from this run):
    wait in a request, how busy the cores were (which one is the limit);
 4. bulk: generated transactions through POST /api/v1/events/batch, `benefits events
    import` and `benefits consume` (RabbitMQ), against a plain executemany of the rows
-   the service wrote for them (target ≥ 25%);
+   the service wrote for them, run after each of them, the median of its runs (target ≥ 25%);
 5. rule evaluation and simulation: the rows of bench/rules.py and bench/simulate.py (--json);
 6. GET /api/v1/customers/{id}/points with 10,000,000 ledger rows against 1,000 (flat);
 7. webhooks: messages a second delivered to a loopback receiver against plain POSTs to it, and the wait
