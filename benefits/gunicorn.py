@@ -43,8 +43,9 @@ def spread_connections(cfg) -> None:
 def post_worker_init(worker):
     """The worker has loaded the app: what start-up allocated (modules, compiled statements, the rules) is
     frozen, left out of the garbage collector's passes. A full pass over it took 180 to 220 ms on a 2-core
-    machine, a pause for the requests under way; a bulk command's chunks (``benefits events import``,
-    ``benefits consume``, which freeze it too) made such passes often enough to cost 6 to 15% of their time."""
+    machine, a pause for the requests under way. A bulk command's chunks (``benefits events import``,
+    ``benefits consume``, which freeze it too) made such passes often: the import of 20,000 events took 12%
+    longer on SQLite and 5% on PostgreSQL without the freeze (the medians of three alternating pairs)."""
     gc.freeze()
 
 
