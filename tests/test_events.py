@@ -2,12 +2,13 @@
 import json
 import re
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
 
-from benefits import imports
+from benefits import db, imports
 from benefits.models import AuditRecord, LedgerEntry, Lot, LotMovement
 from benefits.schemas.events import EventIn
 from benefits.services import audit, events
@@ -245,19 +246,81 @@ def test_chunks_recorded_at_the_same_moment_for_one_customer_never_pass_its_cap(
     assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 100
 
 
+def _lecture(event_id: str):
+    return EventIn().load({"id": event_id, "customer_id": "c1", "type": "learning", "activity": "course_completed",
+                           "occurred_at": "2026-11-23T10:00:00+08:00"})
+
+
+def _record_while_another_chunk_holds_the_customer(app, first: list, second: list) -> list[dict]:
+    """``first`` recorded and held uncommitted while ``second`` is recorded by another thread; ``first``
+    commits once the other is waiting for the customer (PostgreSQL: for its row lock, after its statement
+    began; SQLite: for the writers' turn). Returns ``second``'s results."""
+    extension = app.extensions["benefits"]
+    results = []
+
+    def record_second():
+        results.extend(imports.record_chunk(extension.sessions, extension.programs, second, actor=audit.SYSTEM,
+                                            now=extension.now()))
+
+    with db.unit_of_work(extension.sessions) as session, extension.programs.active(session) as program:
+        events.record_many(session, program, first, actor=audit.SYSTEM, now=extension.now())
+        waiting = threading.Thread(target=record_second)
+        waiting.start()
+        _until_a_writer_waits(extension.engine)
+    waiting.join()
+    return results
+
+
+def _until_a_writer_waits(engine) -> None:
+    if engine.dialect.name == "sqlite":
+        time.sleep(0.3)  # the waiting writer cannot be seen: it queues on a file lock
+        return
+    with engine.connect() as connection:
+        for _ in range(200):
+            if connection.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()")).scalar_one():
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second chunk never waited for the customer's lock")
+
+
+def test_a_chunk_that_waited_for_its_customer_counts_the_cap_usage_committed_meanwhile(rules, app, app_api):
+    customer(app_api, "c1")
+    [second] = _record_while_another_chunk_holds_the_customer(
+        app, [_lecture("lecture-1"), _lecture("lecture-2")], [_lecture("lecture-3")])
+    assert second["points"] == 0  # 50 a course, at most 100 a day: the first chunk used the day's cap
+    assert app_api.get("/api/v1/customers/c1/points").get_json()["balance"] == 100
+
+
+def test_a_chunk_that_waited_for_its_customer_answers_an_event_committed_meanwhile_as_a_duplicate(
+        rules, app, app_api):
+    customer(app_api, "c1")
+    [second] = _record_while_another_chunk_holds_the_customer(app, [_lecture("lecture-1")], [_lecture("lecture-1")])
+    assert (second["status"], second["points"]) == ("duplicate", 50)
+    with app.extensions["benefits"].engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(LedgerEntry)).scalar_one() == 1
+
+
+def _plan(connection, statement, params: dict) -> list[str]:
+    expanded = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
+    if connection.dialect.name == "sqlite":
+        return [row.detail for row in connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + expanded.statement, expanded.positional_parameters)]
+    return [row[0] for row in connection.exec_driver_sql("EXPLAIN " + expanded.statement, expanded.parameters)]
+
+
 def test_known_events_and_cap_usage_are_looked_up_by_their_keys_however_small_the_tables(session):
-    """The plan of recording's read does not rest on the planner's guess of how many ids and keys a JSON
+    """The plan of recording's reads does not rest on the planner's guess of how many ids and keys a JSON
     array holds: on a small table that guess made PostgreSQL scan the whole of events and cap_usage."""
     connection = session.connection()
-    statement = getattr(events.KNOWN_AND_USED, f"on_{connection.dialect.name}")
-    compiled = statement.compile(dialect=connection.dialect)
-    params = compiled.construct_params({"ids": json.dumps(["e1", "e2"]),
-                                        "keys": json.dumps([["c1", "card-spend", "day:2026-12-07"]])})
-    if connection.dialect.name == "sqlite":
-        plan = [row.detail for row in connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + compiled.string, tuple(params[name] for name in compiled.positiontup))]
-    else:
-        plan = [row[0] for row in connection.exec_driver_sql("EXPLAIN " + compiled.string, params)]
-    lookups = [line for line in plan if re.search(r"\b(events|cap_usage)\b", line)]
-    assert {"events", "cap_usage"} == {re.search(r"\b(events|cap_usage)\b", line)[1] for line in lookups}, plan
-    assert all(re.search(r"Index Scan|SEARCH", line) for line in lookups), plan
+    keys = json.dumps([["c1", "card-spend", "day:2026-12-07"]])
+    plans = [_plan(connection, getattr(events.KNOWN_AND_USED, f"on_{connection.dialect.name}"),
+                   {"ids": json.dumps(["e1", "e2"]), "keys": keys})]
+    if connection.dialect.name == "postgresql":  # where the customers' lock reads them in the same statement
+        plans.append(_plan(connection, events.LOCK_AND_READ.on_postgresql,
+                           {"ids": ["c1", "c2"], "event_ids": json.dumps(["e1", "e2"]), "keys": keys}))
+    for plan in plans:
+        lookups = [line for line in plan if re.search(r"\b(events|cap_usage)\b", line)]
+        assert {"events", "cap_usage"} == {re.search(r"\b(events|cap_usage)\b", line)[1] for line in lookups}, plan
+        assert all(re.search(r"Index Scan|SEARCH", line) for line in lookups), plan

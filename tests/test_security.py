@@ -3,6 +3,7 @@ import logging
 import re
 from pathlib import Path
 
+import flask
 import pytest
 
 from benefits.config import DEFAULT_SECRET_KEY, Config, ConfigurationError
@@ -80,3 +81,10 @@ def test_a_setting_that_cannot_be_read_names_its_variable(monkeypatch):
     monkeypatch.setenv("BENEFITS_RULES_REFRESH_SECONDS", "soon")
     with pytest.raises(ConfigurationError, match="BENEFITS_RULES_REFRESH_SECONDS"):
         Config()
+
+
+def test_no_request_opens_flasks_cookie_session(app):
+    """The API authenticates by key and the console keeps its sessions in the database: Flask's signed
+    cookie session is never read, so no signer is built for a request and no such cookie is ever set."""
+    with app.test_request_context("/api/v1/customers/c1", headers={"Cookie": "session=forged"}):
+        assert app.session_interface.is_null_session(flask.session)

@@ -1,5 +1,6 @@
 """HTTP blueprints by user group: they parse, authorise and serialise — nothing else."""
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import BaseConverter, IntegerConverter
 
@@ -22,7 +23,19 @@ class PathSegment(BaseConverter):
     regex = "[^/\x00]+"
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's cookie session, never opened: the API authenticates by key and the console keeps its sessions
+    in the database, so no request reads or sets Flask's cookie (whose signer would be built for every request)."""
+
+    def open_session(self, app, request):
+        return None  # Flask's null session: reading it is empty, writing to it refused
+
+    def save_session(self, app, session, response):
+        return None
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = NoCookieSession()
     app.url_map.converters.update(default=PathSegment, string=PathSegment, int=DatabaseId)
     api = errors.BenefitsApi(app, spec_kwargs={
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -16,16 +16,20 @@ from sqlalchemy import bindparam, event, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from .. import db, metrics
+from . import outbox
 from ..models import AuditRecord, AuditTip
 
 _ROWS, _TIP = AuditRecord.__table__, AuditTip.__table__
 LOCK_TIP = db.Hot(select(_TIP.c.seq, _TIP.c.hash).where(_TIP.c.id == 1).with_for_update())
 INSERT_ROWS = insert(_ROWS)
 MOVE_TIP = update(_TIP).where(_TIP.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-# On PostgreSQL the rows go in with the tip's move in one statement, whatever their number
-SEAL_ON_POSTGRESQL = db.Hot(text(
-    "WITH moved AS (UPDATE audit_tip SET seq = :new_seq, hash = :new_hash WHERE id = 1) "
-    "INSERT INTO audit_log SELECT * FROM json_populate_recordset(NULL::audit_log, CAST(:rows AS json))"))
+# On PostgreSQL the rows go in with the tip's move in one statement, whatever their number, and with the
+# transaction's outbox messages when it has some
+_SEAL_CTES = ("moved AS (UPDATE audit_tip SET seq = :new_seq, hash = :new_hash WHERE id = 1), "
+              "sealed AS (INSERT INTO audit_log "
+              "SELECT * FROM json_populate_recordset(NULL::audit_log, CAST(:rows AS json)))")
+SEAL_ON_POSTGRESQL = db.Hot(text("WITH " + _SEAL_CTES + " SELECT 1 AS sealed"))
+SEAL_WITH_MESSAGES = outbox.written_after(_SEAL_CTES)
 GENESIS = "0" * 64
 PENDING = "audit_pending"
 CHAINED = ("seq", "at", "actor_type", "actor_id", "actor_name", "action", "subject_type", "subject_id",
@@ -102,17 +106,23 @@ def digest(prev_hash: str, row: dict) -> str:
 
 
 def seal(session: Session) -> None:
-    """Chain the transaction's audit rows, once, at its outermost commit.
+    """Chain the transaction's audit rows, once, at its outermost commit, and write its outbox messages.
 
     SQLAlchemy also calls this when a savepoint is released; its rows wait for
     the outermost commit (or go with a rollback), so a batch of events takes
-    the chain's tip once, not once per event. Once committed, the rows are
-    counted in the metrics.
+    the chain's tip once, not once per event. The tip is locked last, after
+    every other write, so that it is held for as short as can be: on PostgreSQL
+    the messages go in with the rows, in the statement that moves the tip.
+    Once committed, the rows are counted in the metrics.
     """
-    pending = db.take_at_commit(session, PENDING)  # flushed first: the tip's lock is held for as short as can be
+    pending = db.take_at_commit(session, PENDING)  # flushed first
+    messages = outbox.take(session)
+    connection = session.connection() if pending or messages else None
+    if not pending or connection.dialect.name != "postgresql":
+        outbox.write(connection, messages)
+        messages = []
     if not pending:
         return
-    connection = session.connection()
     with metrics.timed(metrics.TIP_WAIT):
         [(seq, prev)] = LOCK_TIP.rows(connection)
     rows = []
@@ -122,8 +132,11 @@ def seal(session: Session) -> None:
         row["hash"] = prev = digest(row["prev_hash"], row)
         rows.append(row)
     if connection.dialect.name == "postgresql":
-        SEAL_ON_POSTGRESQL.rows(connection, {"new_seq": seq, "new_hash": prev,
-                                             "rows": db.json_rows(_ROWS, rows, connection.dialect)})
+        sealed = {"new_seq": seq, "new_hash": prev, "rows": db.json_rows(_ROWS, rows, connection.dialect)}
+        if messages:
+            SEAL_WITH_MESSAGES.rows(connection, sealed | outbox.parameters(messages, connection.dialect))
+        else:
+            SEAL_ON_POSTGRESQL.rows(connection, sealed)
     else:
         connection.execute(INSERT_ROWS, rows)
         connection.execute(MOVE_TIP, {"new_seq": seq, "new_hash": prev})

@@ -89,7 +89,8 @@ class _Account:
 _CUSTOMERS, _EVENTS, _LOTS, _ENTRIES, _CAPS, _MOVEMENTS = (model.__table__ for model in (
     Customer, Event, Lot, LedgerEntry, CapUsage, LotMovement))
 # What recording reads of a customer: its balance, whether its tier is current, and what earning rules read.
-LOCK_CUSTOMERS = db.Hot(select(*(_CUSTOMERS.c[name] for name in ("id", "balance", "tier_version", *CUSTOMER_FIELDS)))
+_LOCKED_COLUMNS = ("id", "balance", "tier_version", *CUSTOMER_FIELDS)
+LOCK_CUSTOMERS = db.Hot(select(*(_CUSTOMERS.c[name] for name in _LOCKED_COLUMNS))
                         .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
                         .order_by(_CUSTOMERS.c.id).with_for_update())
 # The events already recorded (``event`` rows) and the cap usage (``usage`` rows) in one statement, read once
@@ -132,6 +133,46 @@ def _known_and_used_statement(dialect: str):
 
 
 KNOWN_AND_USED = db.Hot(_known_and_used_statement("postgresql"), on_sqlite=_known_and_used_statement("sqlite"))
+
+
+def _lock_and_read_statement():
+    """PostgreSQL: the customers locked (``LOCK_CUSTOMERS``), and in the same statement what ``KNOWN_AND_USED``
+    reads, as JSON on one more row (``id`` NULL), so that a chunk starts with one round trip, not two.
+
+    Under READ COMMITTED the statement reads the events and the usage as they were when it began, before it
+    waited for a lock: a chunk that held one of the customers and committed meanwhile may have written some.
+    Such a chunk updated the customer's row (a chunk that awards points changes the balance; cap usage grows
+    only with points), so each row answers its ``xmin`` as locked and as the statement's snapshot saw it: when
+    they differ, the events and usage are read again, now that the locks are held. A chunk that wrote events
+    of no points without changing the row is met by the events' primary key (the unit of work runs again).
+    """
+    seen = _CUSTOMERS.alias("seen")
+    locked = (select(*(_CUSTOMERS.c[name] for name in _LOCKED_COLUMNS),
+                     cast(literal_column("customers.xmin"), String).label("locked_xmin"),
+                     select(cast(literal_column("seen.xmin"), String)).where(seen.c.id == _CUSTOMERS.c.id)
+                     .scalar_subquery().label("seen_xmin"))
+              .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+              .order_by(_CUSTOMERS.c.id).with_for_update().cte("locked").prefix_with("MATERIALIZED"))
+    ids = func.json_array_elements_text(cast(bindparam("event_ids"), JSON)).table_valued("value").alias("i")
+    keys = func.json_array_elements(cast(bindparam("keys"), JSON)).table_valued("value").alias("k")
+    key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
+
+    def recorded(column):
+        return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
+
+    points = (select(_CAPS.c.points)
+              .where(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1], _CAPS.c.period_start == key[2])
+              .scalar_subquery())
+    known = (select(func.json_agg(func.json_build_array(ids.c.value, recorded(_EVENTS.c.body_hash),
+                                                         recorded(_EVENTS.c.response))))
+             .select_from(ids).scalar_subquery())
+    used = select(func.json_agg(func.json_build_array(key[0], key[1], key[2], points))).select_from(keys).scalar_subquery()
+    return union_all(
+        select(*locked.c, cast(null(), JSON).label("known"), cast(null(), JSON).label("used")),
+        select(*(cast(null(), column.type) for column in locked.c), known, used))
+
+
+LOCK_AND_READ = db.Hot(_lock_and_read_statement())
 INSERT_EVENTS = insert(_EVENTS)
 # Lots are inserted in the chunk's order and found again by (event, rule): asking for RETURNING in parameter order
 # would make SQLAlchemy insert them one statement a row on SQLite.
@@ -215,8 +256,7 @@ def record_many(session: Session, program: Program, reported: list[ReportedEvent
     them all, or each event's own (events posted at once by several callers).
     """
     connection = session.connection()
-    accounts = _lock(connection, {event.customer_id for event in reported if not _too_late(event, now)})
-    known, usage = _known_and_used(connection, program, reported, accounts)
+    accounts, known, usage = _lock_and_read(connection, program, reported, now)
     rates = fx.Rates.load(connection, program, [(e.currency, e.occurred_at) for e in reported if e.amount is not None])
     writes = _Writes()
     actors = [actor] * len(reported) if isinstance(actor, audit.Actor) else actor
@@ -231,28 +271,51 @@ def _too_late(event: ReportedEvent, now: datetime) -> bool:
     return event.occurred_at > now + CLOCK_SKEW
 
 
-def _lock(connection, customer_ids: set[str]) -> dict[str, _Account]:
-    """The customers, locked in the order of their ids (PostgreSQL; SQLite serialises writers)."""
+def _lock_and_read(connection, program: Program, reported: list[ReportedEvent],
+                   now: datetime) -> tuple[dict[str, _Account], dict, dict]:
+    """The chunk's customers, locked in the order of their ids (PostgreSQL; SQLite serialises writers), then
+    the events of the chunk recorded before (``id → (body hash, answer)``) and ``(customer, rule, period) →
+    [points used, points stored]`` for every capped rule an event of the chunk may be awarded by (points
+    stored None: no row yet; the chunk's writes store the ones that changed)."""
+    customer_ids = {event.customer_id for event in reported if not _too_late(event, now)}
     if not customer_ids:
-        return {}
-    found = LOCK_CUSTOMERS.rows(connection, {"ids": sorted(customer_ids)})
-    return {row.id: _Account(row, row.balance, row.balance) for row in found}
+        return {}, {}, {}
+    event_ids = json.dumps(list({event.id for event in reported}))
+    if connection.dialect.name != "postgresql":
+        accounts = _accounts(LOCK_CUSTOMERS.rows(connection, {"ids": sorted(customer_ids)}))
+        return accounts, *_known_and_used(connection, event_ids, _usage_keys(program, reported, accounts))
+    rows = LOCK_AND_READ.rows(connection, {"ids": sorted(customer_ids), "event_ids": event_ids,
+                                           "keys": json.dumps(_usage_keys(program, reported, customer_ids))})
+    locked = [row for row in rows if row.id is not None]
+    accounts = _accounts(locked)
+    if any(row.locked_xmin != row.seen_xmin for row in locked):  # changed by a chunk that committed meanwhile
+        return accounts, *_known_and_used(connection, event_ids, _usage_keys(program, reported, accounts))
+    [read] = [row for row in rows if row.id is None]
+    known = {event_id: (digest, answer) for event_id, digest, answer in read.known or () if digest is not None}
+    usage = {(customer, rule, period): [points, points] for customer, rule, period, points in read.used or ()
+             if points is not None}
+    return accounts, known, usage
 
 
-def _known_and_used(connection, program: Program, reported: list[ReportedEvent],
-                    accounts: dict[str, _Account]) -> tuple[dict, dict]:
-    """The chunk's events recorded before (``id → (body hash, answer)``), and ``(customer, rule, period) →
-    [points used, points stored]`` for every capped rule an event of the chunk may be awarded by (points stored
-    None: no row yet; the chunk's writes store the ones that changed)."""
+def _accounts(rows) -> dict[str, _Account]:
+    return {row.id: _Account(row, row.balance, row.balance) for row in rows}
+
+
+def _usage_keys(program: Program, reported: list[ReportedEvent], customer_ids) -> list[tuple]:
+    """The (customer, rule, period) of every capped rule an event of the chunk may be awarded by."""
     capped = {on: program.capped_rules(on) for on in EventType}
     keys = set()
     for event in reported:
-        if event.customer_id in accounts:
+        if event.customer_id in customer_ids:
             for rule, per in capped[event.type]:
                 keys.add((event.customer_id, rule, period_key(per, event.occurred_at, program.timezone)))
+    return list(keys)
+
+
+def _known_and_used(connection, event_ids: str, keys: list[tuple]) -> tuple[dict, dict]:
+    """``KNOWN_AND_USED``, read once the customers are locked: what ``_lock_and_read`` answers."""
     known, usage = {}, {}
-    for row in KNOWN_AND_USED.rows(connection, {"ids": json.dumps(list({e.id for e in reported})),
-                                                "keys": json.dumps(list(keys))}):
+    for row in KNOWN_AND_USED.rows(connection, {"ids": event_ids, "keys": json.dumps(keys)}):
         if row.row == "event" and row.hash_or_rule is not None:
             known[row.key] = (row.hash_or_rule, row.response)
         elif row.row == "usage" and row.points is not None:

@@ -1,8 +1,8 @@
 """The outbox: what the bank's other systems hear of, written in the transaction of the change it reports.
 
-``publish`` keeps a message for the caller's transaction; just before it commits (``write``, a
-``before_commit`` hook that runs ahead of the audit seal) its messages are written, each with one delivery
-for every active endpoint subscribed to its type, in one statement on PostgreSQL: a change that rolls
+``publish`` keeps a message for the caller's transaction; just before it commits, the audit seal (a
+``before_commit`` hook) writes its messages, each with one delivery for every active endpoint subscribed to
+its type: on PostgreSQL in one statement, the seal's own when the transaction has audit rows. A change that rolls
 back (or a savepoint that does) tells nobody, one that commits is delivered at least once (``benefits
 outbox run``, ``delivery``). A message is ``{id, type, occurred_at, data}``; its ``data`` names a customer
 by the bank's id only, never by name, and carries no AUM (docs/webhooks/ holds the JSON Schema of each
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, event, exists, insert, select, text
+from sqlalchemy import and_, delete, exists, insert, select, text
 from sqlalchemy.orm import Session
 
 from .. import db
@@ -35,9 +35,12 @@ SUBSCRIBERS = (select(WebhookEndpoint.id, WebhookEndpoint.types).where(WebhookEn
                .order_by(WebhookEndpoint.id))
 PENDING = "outbox_pending"
 NO_CUSTOMER = ""  # the stream of messages about no customer (rule_version.activated)
-# On PostgreSQL a transaction's messages and their deliveries go in with one statement, in the order published
-WRITE_ON_POSTGRESQL = db.Hot(text("""
-WITH messages AS (
+
+
+def written_after(ctes: str = "") -> db.Hot:
+    """PostgreSQL: one statement for a transaction's messages and their deliveries, in the order published,
+    after the caller's ``ctes`` (data-modifying, answering nothing: the audit seal's), if any."""
+    return db.Hot(text("WITH " + (ctes + ", " if ctes else "") + """messages AS (
     INSERT INTO outbox_messages (message_id, type, customer_id, occurred_at, data)
     SELECT message_id, type, customer_id, occurred_at, data
     FROM json_populate_recordset(NULL::outbox_messages, CAST(:messages AS json)) WITH ORDINALITY ORDER BY ordinality
@@ -48,6 +51,9 @@ SELECT e.id, m.id, coalesce(m.customer_id, :no_customer), :pending, 0, m.occurre
 FROM messages AS m JOIN webhook_endpoints AS e
     ON e.status = :active AND CAST(e.types AS jsonb) @> jsonb_build_array(m.type)
 ORDER BY m.id, e.id"""))
+
+
+WRITE_ON_POSTGRESQL = written_after()
 
 
 def message_id() -> str:
@@ -73,16 +79,23 @@ def publish(session: Session, type_: MessageType, data: dict, *, customer_id: st
                                 "occurred_at": now, "data": plain(data)})
 
 
-def write(session: Session) -> None:
-    """The transaction's messages and their deliveries, written once, at its outermost commit."""
-    messages = db.take_at_commit(session, PENDING)
+def take(session: Session) -> list[dict]:
+    """The transaction's messages, taken at its outermost commit (none when a savepoint is released): the
+    audit seal writes them (``write``, or with its own statement: ``written_after``)."""
+    return db.take_at_commit(session, PENDING)
+
+
+def parameters(messages: list[dict], dialect) -> dict:
+    return {"messages": db.json_rows(_MESSAGES, messages, dialect), "no_customer": NO_CUSTOMER,
+            "pending": DeliveryStatus.PENDING, "active": EndpointStatus.ACTIVE}
+
+
+def write(connection, messages: list[dict]) -> None:
+    """Messages and their deliveries, on their own."""
     if not messages:
         return
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
-        WRITE_ON_POSTGRESQL.rows(connection, {
-            "messages": db.json_rows(_MESSAGES, messages, connection.dialect), "no_customer": NO_CUSTOMER,
-            "pending": DeliveryStatus.PENDING, "active": EndpointStatus.ACTIVE})
+        WRITE_ON_POSTGRESQL.rows(connection, parameters(messages, connection.dialect))
         return
     ids = {row.message_id: row.id for row in connection.execute(INSERT_MESSAGES, messages)}
     subscribers = [(row.id, set(row.types)) for row in connection.execute(SUBSCRIBERS)]
@@ -92,9 +105,6 @@ def write(session: Session) -> None:
                   for message in messages for endpoint, types in subscribers if message["type"] in types]
     if deliveries:
         connection.execute(INSERT_DELIVERIES, deliveries)
-
-
-event.listen(Session, "before_commit", write, insert=True)  # ahead of the audit seal, which takes the tip last
 
 
 # ---------------------------------------------------------------- what a customer's evaluation tells
