@@ -2,9 +2,10 @@
 
 Services call ``record`` while they work (the rows wait with the transaction, or
 go with a savepoint that rolls back); they are sealed into the chain
-just before the transaction commits (``seal``, a ``before_commit`` hook): it
-locks the chain tip last, so the serialised part of every transaction is short,
-and every committed row of every process extends one chain.
+just before the transaction commits (``seal``, a ``before_commit`` hook, which
+writes the transaction's outbox messages too): it locks the chain tip last, so
+the serialised part of every transaction is short, and every committed row of
+every process extends one chain.
 """
 import hashlib
 import json
@@ -117,8 +118,10 @@ def seal(session: Session) -> None:
     """
     pending = db.take_at_commit(session, PENDING)  # flushed first
     messages = outbox.take(session)
-    connection = session.connection() if pending or messages else None
-    if not pending or connection.dialect.name != "postgresql":
+    if not pending and not messages:
+        return
+    connection = session.connection()
+    if not pending or connection.dialect.name != "postgresql":  # the messages on their own
         outbox.write(connection, messages)
         messages = []
     if not pending:

@@ -98,16 +98,32 @@ LOCK_CUSTOMERS = db.Hot(select(*(_CUSTOMERS.c[name] for name in _LOCKED_COLUMNS)
 # [customer, rule, period], go as two JSON arrays. On PostgreSQL each is looked up on its own by its primary key
 # (NULL: none yet): an IN list or a join would leave the choice to the planner, which cannot know how many a JSON
 # parameter holds and, while a table is small, scans it whole, then keeps that plan for its prepared statement.
-def _known_and_used_statement(dialect: str):
+def _json_arrays(dialect: str, ids: str = "ids"):
+    """The parameters ``ids`` and ``keys`` (two JSON arrays) as tables ``i`` and ``k`` of one column, ``value``,
+    and a key's three parts."""
     def elements(name: str, alias: str, on_postgresql):
         values = (on_postgresql(cast(bindparam(name), JSON)) if dialect == "postgresql"
                   else func.json_each(bindparam(name)))
         return values.table_valued("value").alias(alias)
 
-    ids = elements("ids", "i", func.json_array_elements_text)
     keys = elements("keys", "k", func.json_array_elements)
-    key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
+    return (elements(ids, "i", func.json_array_elements_text), keys,
+            [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)])
 
+
+def _looked_up(ids, key):
+    """PostgreSQL: a column of the event an id names, and the points a key's cap usage holds, each a subquery
+    looked up by its primary key (NULL: none yet)."""
+    def recorded(column):
+        return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
+
+    return recorded, (select(_CAPS.c.points)
+                      .where(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1], _CAPS.c.period_start == key[2])
+                      .scalar_subquery())
+
+
+def _known_and_used_statement(dialect: str):
+    ids, keys, key = _json_arrays(dialect)
     if dialect == "sqlite":  # its planner looks each up by its key in a join as well, and a join costs it less
         return union_all(
             select(literal("event").label("row"), _EVENTS.c.id.label("key"), _EVENTS.c.body_hash.label("hash_or_rule"),
@@ -117,13 +133,7 @@ def _known_and_used_statement(dialect: str):
                    cast(null(), JSON))
             .join_from(keys, _CAPS, and_(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1],
                                          _CAPS.c.period_start == key[2])))
-
-    def recorded(column):
-        return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
-
-    points = (select(_CAPS.c.points)
-              .where(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1], _CAPS.c.period_start == key[2])
-              .scalar_subquery())
+    recorded, points = _looked_up(ids, key)
     return union_all(
         select(literal("event").label("row"), cast(ids.c.value, String).label("key"),
                recorded(_EVENTS.c.body_hash).label("hash_or_rule"), cast(null(), String).label("period"),
@@ -153,16 +163,8 @@ def _lock_and_read_statement():
                      .scalar_subquery().label("seen_xmin"))
               .where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
               .order_by(_CUSTOMERS.c.id).with_for_update().cte("locked").prefix_with("MATERIALIZED"))
-    ids = func.json_array_elements_text(cast(bindparam("event_ids"), JSON)).table_valued("value").alias("i")
-    keys = func.json_array_elements(cast(bindparam("keys"), JSON)).table_valued("value").alias("k")
-    key = [keys.c.value.op("->>")(literal_column(str(n))) for n in range(3)]
-
-    def recorded(column):
-        return select(column).where(_EVENTS.c.id == ids.c.value).scalar_subquery()
-
-    points = (select(_CAPS.c.points)
-              .where(_CAPS.c.customer_id == key[0], _CAPS.c.rule_id == key[1], _CAPS.c.period_start == key[2])
-              .scalar_subquery())
+    ids, keys, key = _json_arrays("postgresql", ids="event_ids")
+    recorded, points = _looked_up(ids, key)
     known = (select(func.json_agg(func.json_build_array(ids.c.value, recorded(_EVENTS.c.body_hash),
                                                          recorded(_EVENTS.c.response))))
              .select_from(ids).scalar_subquery())
