@@ -137,6 +137,19 @@ def test_unlimited_benefits_never_run_out(app_api, partner_api):
     assert (item["quota"], item["used"], item["remaining"]) == (None, 500, None)
 
 
+def test_a_limited_grant_listed_before_an_unlimited_one_is_drawn_on_until_it_runs_out(app, app_api, partner_api,
+                                                                                       clock):
+    limited_first = DEFAULT_RULES.read_text().replace(
+        "- id: green-channel-wealth\n    benefit: medical_green_channel\n    when: {tier: {eq: wealth}}",
+        "- id: green-channel-wealth\n    benefit: medical_green_channel\n    when: {tier: {in: [wealth, private]}}")
+    activate_rules(app, limited_first, clock())  # a private client: 2 a year, then unlimited
+    customer(app_api, "c1", **PRIVATE)
+    hospital = partner_api("huaxia", ["medical_green_channel"], "hospital")
+    code = pass_code(app_api, "c1")
+    drawn_on = [redeem(hospital, code, "medical_green_channel", capture=True)["rule"] for _ in range(3)]
+    assert drawn_on == ["green-channel-wealth", "green-channel-wealth", "green-channel-private"]
+
+
 def test_another_partners_redemption_is_404_and_not_listed(app_api, lounge, partner_api):
     customer(app_api, "c1", **WEALTH)
     held = redeem(lounge, pass_code(app_api, "c1"))

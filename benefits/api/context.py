@@ -268,12 +268,14 @@ def _answer_group(ext: Extension, do_many: DoMany, dump, session: Session, poste
     stored_as = {}
     for i, outcome in zip(todo, answers):
         outcomes[i] = outcome
+        if posted[i].idempotent is None:
+            continue
         if isinstance(outcome, DomainError):
             body, status, _ = handle_domain_error(outcome)
             stored_as[i] = (status, body) if status == 409 else None
         else:
             stored_as[i] = outcome[1], dump(outcome[0])
-        if posted[i].idempotent is not None and stored_as[i] is not None:
+        if stored_as[i] is not None:
             posted[i].idempotent.store(session, *stored_as[i], now)
     for i, j in again:
         if posted[i].idempotent.digest != posted[j].idempotent.digest:

@@ -39,6 +39,23 @@ class Entitlement:
 
 def for_customer(session: Session, customer: Customer, program: Program, now: datetime) -> list[Entitlement]:
     """Rule grants first (in the programme's order), then reward units: the order redemptions draw on."""
+    return _counted(session, customer, _granted(customer, program, now), now)
+
+
+def to_hold(session: Session, customer: Customer, program: Program, benefit: str,
+            now: datetime) -> list[Entitlement]:
+    """What a hold of ``benefit`` chooses from (``choose``): ``for_customer``, or, when the customer's first
+    grant of the benefit is unlimited, the grants alone, since that grant is chosen whatever was used: no
+    usage is read (a private client's medical green channel, say)."""
+    granted = _granted(customer, program, now)
+    first = next((item for item in granted if item.benefit == benefit), None)
+    if first is not None and first.quota is None:
+        return granted
+    return _counted(session, customer, granted, now)
+
+
+def _granted(customer: Customer, program: Program, now: datetime) -> list[Entitlement]:
+    """The rule grants, in the programme's order, their usage not yet counted."""
     tz = program.timezone
     items = []
     for grant in program.grants(rule_fields(customer, program, now)):
@@ -46,6 +63,11 @@ def for_customer(session: Session, customer: Customer, program: Program, now: da
         start, end = period_bounds(per, now, tz)
         items.append(Entitlement(grant.benefit, Source.RULE, grant.rule, program.version, grant.quota,
                                  period_key(per, now, tz), start, end))
+    return items
+
+
+def _counted(session: Session, customer: Customer, items: list[Entitlement], now: datetime) -> list[Entitlement]:
+    """The grants with their usage, then the reward units (read with the usage, in one statement)."""
     rows = _HOLDINGS.rows(session.connection(), {
         "customer": customer.id, "now": now, "periods": sorted({item.period for item in items} | {LIFETIME})})
     for row in sorted((row for row in rows if row.kind == _UNITS_KIND), key=lambda row: row.rule):

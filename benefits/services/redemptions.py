@@ -59,7 +59,7 @@ def hold(session: Session, program: Program, partner: Partner, request: HoldRequ
     if not passes.servable(benefit, found, partner):
         raise Forbidden(f"this pass is for {found.benefit} only")
     customer = tiers.current(session, found, program, now)
-    chosen = entitlements.choose(entitlements.for_customer(session, customer, program, now), benefit,
+    chosen = entitlements.choose(entitlements.to_hold(session, customer, program, benefit, now), benefit,
                                  request.quantity)
     redemption = Redemption(
         partner_id=partner.id, customer_id=customer.id, pass_id=found.pass_id, benefit=benefit,
