@@ -17,6 +17,7 @@ def create_app(config=None, *, http: bool = True, **overrides):
     from .db import make_engine, make_session_factory
     from .encryption import Encryption
     from .extension import Extension
+    from .jsontext import JsonProvider
     from .services.keys import KeyCache
     from .services.programs import Programs
 
@@ -30,8 +31,7 @@ def create_app(config=None, *, http: bool = True, **overrides):
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    app.json.ensure_ascii = False  # names such as 张三 stay readable
-    app.json.sort_keys = False  # fields in the order the schemas declare them
+    app.json = JsonProvider(app)
     engine = make_engine(config.DATABASE_URL)
     app.extensions["benefits"] = Extension(
         config=config, engine=engine, sessions=make_session_factory(engine),

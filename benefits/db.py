@@ -16,7 +16,6 @@ failure): the retry sees what the winner committed.
 import contextvars
 import fcntl
 import functools
-import json
 import os
 import threading
 import time
@@ -34,6 +33,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from . import jsontext
 from .errors import DomainError
 
 NAMING_CONVENTION = {
@@ -64,7 +64,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=jsontext.loads)
     _ping_when_idle(engine)
     return engine
 
@@ -163,8 +163,8 @@ def json_rows(table: Table, rows: list[dict], dialect) -> str:
     """Rows as one JSON array, each value as its column's type binds it (money in minor units, times in UTC):
     what PostgreSQL's ``json_populate_recordset(NULL::<table>, ...)`` turns back into the table's rows."""
     bind = _binders(table)
-    return json.dumps([{name: bind[name](value, dialect) if name in bind else value for name, value in row.items()}
-                       for row in rows], default=lambda value: value.isoformat(), ensure_ascii=False)
+    return jsontext.dumps([{name: bind[name](value, dialect) if name in bind else value for name, value in row.items()}
+                           for row in rows], default=lambda value: value.isoformat())
 
 
 class Hot:

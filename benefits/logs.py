@@ -4,10 +4,11 @@ Request lines name the route template (``/partner/v1/passes/<code>``), never the
 path sent, so no pass code and no customer id reaches a log; keys appear as
 their id and name, never the key.
 """
-import json
 import logging
 import sys
 from datetime import datetime, timezone
+
+from . import jsontext
 
 STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -20,7 +21,7 @@ class JsonFormatter(logging.Formatter):
         line |= {name: value for name, value in vars(record).items() if name not in STANDARD}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return jsontext.dumps(line, default=str)
 
 
 def configure(level: str = "INFO") -> None:

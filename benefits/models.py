@@ -166,6 +166,20 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
+    def bind_processor(self, dialect):
+        """On SQLite, the text SQLAlchemy's ``DATETIME`` stores (``2026-12-07 06:15:00.000000``, in UTC), written
+        in one step: a bulk insert binds a few times a row, and the two steps were a tenth of its time."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value):
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return process
+
 
 class Money(TypeDecorator):
     """A Decimal with two places, stored as an integer number of minor units."""
