@@ -6,6 +6,7 @@ from pathlib import Path
 import flask
 import pytest
 
+from benefits.api import security_headers
 from benefits.config import DEFAULT_SECRET_KEY, Config, ConfigurationError
 
 from conftest import ENCRYPTION_KEY
@@ -32,6 +33,12 @@ def test_responses_carry_security_headers(app_api):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_security_header_the_view_set_itself_is_kept_whatever_its_case():
+    response = security_headers(flask.Response("page", headers={"cache-control": "max-age=60"}))
+    assert response.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_keys_never_reach_the_logs(app_api, caplog):

@@ -63,9 +63,15 @@ def no_nul(self, field, ret, **kwargs) -> dict:
     return {}
 
 
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
+
+
 def security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Cache-Control", "no-store")
+    """The headers every answer carries, unless its view set one of them itself (the headers are read once:
+    ``Headers.setdefault`` reads them three times a header)."""
+    sent = {key.lower() for key in response.headers.keys()}
+    for key, value in SECURITY_HEADERS:
+        if key.lower() not in sent:
+            response.headers.add(key, value)
     return response

@@ -120,14 +120,14 @@ def finish(response):
     if "request_id" in g:
         response.headers["X-Request-ID"] = g.request_id
     key = g.get("api_key")
-    route = request.url_rule.rule if request.url_rule else "(no route)"
+    method, rule, status = request.method, request.url_rule, response.status_code
+    route = rule.rule if rule else "(no route)"
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    metrics.REQUESTS.labels(request.method, route, response.status_code).inc()
-    metrics.LATENCY.labels(request.method, route).observe(seconds)
-    log.info("%s %s %s", request.method, route, response.status_code, extra={
-        "request_id": g.get("request_id"), "method": request.method, "route": route,
-        "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
-        "key": f"{key.id}:{key.name}" if key else None})
+    metrics.REQUESTS.labels(method, route, status).inc()
+    metrics.LATENCY.labels(method, route).observe(seconds)
+    log.info("%s %s %s", method, route, status, extra={
+        "request_id": g.get("request_id"), "method": method, "route": route, "status": status,
+        "duration_ms": round(seconds * 1000, 1), "key": f"{key.id}:{key.name}" if key else None})
     return response
 
 
