@@ -19,8 +19,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OP
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
-    """``json.dumps(value, default=default, ensure_ascii=False)``, compact: ``default`` is called for what JSON
-    has no type for, dates and times included."""
+    """``value`` as compact JSON text, names such as 张三 as they are (escaped only in what orjson refuses);
+    ``default`` is called for what JSON has no type for, dates and times included."""
     return dumps_bytes(value, default).decode()
 
 

@@ -63,15 +63,16 @@ def no_nul(self, field, ret, **kwargs) -> dict:
     return {}
 
 
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
-                    ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+_BY_LOWER = {key.lower(): (key, value) for key, value in SECURITY_HEADERS.items()}
 
 
 def security_headers(response):
     """The headers every answer carries, unless its view set one of them itself (the headers are read once:
     ``Headers.setdefault`` reads them three times a header)."""
     sent = {key.lower() for key in response.headers.keys()}
-    for key, value in SECURITY_HEADERS:
-        if key.lower() not in sent:
+    for lower, (key, value) in _BY_LOWER.items():
+        if lower not in sent:
             response.headers.add(key, value)
     return response
