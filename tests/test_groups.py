@@ -68,6 +68,92 @@ def test_a_group_run_again_after_a_lost_race_does_the_same_items(app):
     assert calls == [[0], [0], [1]]
 
 
+def recording(units: list):
+    """A group's work that notes the items of each unit and answers each item itself."""
+    def do(session, items):
+        units.append(list(items))
+        return list(items)
+    return do
+
+
+def test_under_load_a_group_waits_for_the_requests_under_way_and_begins_once_they_have_joined(app):
+    units = []
+    group = db.Group(app.extensions["benefits"].sessions, recording(units), under_way=lambda: 3, gather=60, busy=60)
+    assert group.submit(0) == 0  # a group has just ended: the process is under load
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(group.submit, 1)
+        while not (group._busy or first.done()):  # its caller waits for the others
+            time.sleep(0.001)
+        others = [pool.submit(group.submit, n) for n in (2, 3)]
+        assert [future.result(timeout=30) for future in (first, *others)] == [1, 2, 3]
+    assert units == [[0], [1, 2, 3]]
+
+
+def test_under_load_a_group_waits_until_it_holds_as_many_as_the_last_one(app):
+    units, release = [], threading.Event()
+
+    def do(session, items):
+        units.append(list(items))
+        if len(units) == 1:
+            release.wait(30)  # the others queue behind the first group: the second holds three
+        return list(items)
+
+    group = db.Group(app.extensions["benefits"].sessions, do, under_way=lambda: 1, gather=60, busy=60)
+    with ThreadPoolExecutor(4) as pool:
+        submitted = [pool.submit(group.submit, 0)]
+        while not units:
+            time.sleep(0.001)
+        submitted += [pool.submit(group.submit, n) for n in (1, 2, 3)]
+        while len(group._queue) < 3:
+            time.sleep(0.001)
+        release.set()
+        assert [future.result(timeout=30) for future in submitted] == [0, 1, 2, 3]
+        fourth = pool.submit(group.submit, 4)
+        while not (group._busy or fourth.done()):
+            time.sleep(0.001)
+        others = [pool.submit(group.submit, n) for n in (5, 6)]
+        assert [future.result(timeout=30) for future in (fourth, *others)] == [4, 5, 6]
+    assert units == [[0], [1, 2, 3], [4, 5, 6]]
+
+
+def test_a_caller_that_finds_its_process_idle_waits_for_no_one(app):
+    units = []
+    group = db.Group(app.extensions["benefits"].sessions, recording(units), under_way=lambda: 3, gather=60,
+                     busy=0.05)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(group.submit, 0).result(timeout=30) == 0  # the first group of all
+        time.sleep(0.1)
+        assert pool.submit(group.submit, 1).result(timeout=30) == 1  # long after the last group ended
+    assert units == [[0], [1]]
+
+
+def test_a_lone_caller_right_after_a_group_of_one_waits_for_no_one(app):
+    units = []
+    group = db.Group(app.extensions["benefits"].sessions, recording(units), gather=60, busy=60)
+    with ThreadPoolExecutor(1) as pool:
+        assert [pool.submit(group.submit, n).result(timeout=30) for n in range(3)] == [0, 1, 2]
+    assert units == [[0], [1], [2]]
+
+
+def test_a_group_waits_for_the_others_no_longer_than_its_gather_time(app):
+    units = []
+    group = db.Group(app.extensions["benefits"].sessions, recording(units), under_way=lambda: 3, gather=0.05,
+                     busy=60)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(group.submit, 0).result(timeout=30) == 0
+        assert pool.submit(group.submit, 1).result(timeout=30) == 1  # no one else comes
+    assert units == [[0], [1]]
+
+
+def test_a_request_is_under_way_from_its_start_to_its_end_whatever_its_answer(client, app_api):
+    before, seen = context.UNDER_WAY.count(), []
+    client.application.before_request(lambda: seen.append(context.UNDER_WAY.count()) and None)
+    assert client.get("/api/v1/customers/c1").status_code == 401  # refused by the key's check, before the hook
+    assert app_api.get("/api/v1/customers/nobody").status_code == 404
+    assert seen == [before + 1]
+    assert context.UNDER_WAY.count() == before
+
+
 def test_events_posted_at_once_are_each_answered_as_alone_with_their_own_actor(app, client, app_api, clock):
     activate_rules(app, rules_yaml(), clock())
     for n in range(4):

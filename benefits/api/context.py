@@ -9,6 +9,7 @@ request's ``ExitStack`` and ends with the request.
 import functools
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -75,9 +76,29 @@ def secret() -> str:
     return current_app.config["SECRET_KEY"]
 
 
+class UnderWay:
+    """How many requests the process has begun and not yet ended, whatever the app or thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def count(self) -> int:
+        return self._count
+
+    def change(self, by: int) -> None:
+        with self._lock:
+            self._count += by
+
+
+UNDER_WAY = UnderWay()  # what a group of requests waits for under load (``db.Group``)
+
+
 def begin_request() -> None:
     """Before every request: the request id, the request's resources, the caller's key and role."""
     g.started = time.perf_counter()
+    UNDER_WAY.change(+1)
+    g.under_way = True
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     g.resources = ExitStack()
@@ -85,6 +106,8 @@ def begin_request() -> None:
 
 
 def end_request(_exc=None) -> None:
+    if g.pop("under_way", False):
+        UNDER_WAY.change(-1)
     resources = g.pop("resources", None)
     if resources is not None:
         resources.close()
@@ -232,7 +255,8 @@ def in_group(name: str, payload, do_many: DoMany, dump: Callable[[object], objec
     """
     groups = extension().groups
     if name not in groups:
-        groups[name] = db.Group(extension().sessions, functools.partial(_answer_group, extension(), do_many, dump))
+        groups[name] = db.Group(extension().sessions, functools.partial(_answer_group, extension(), do_many, dump),
+                                under_way=UNDER_WAY.count)
     return groups[name].submit(Posted(payload, actor(), g.idempotent))
 
 
