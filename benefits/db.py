@@ -472,7 +472,6 @@ class Group:
             lead = not mine.done
             if lead:
                 self._busy = True
-                self._gather()
         if lead:
             self._do()
         if isinstance(mine.outcome, BaseException):
@@ -506,6 +505,8 @@ class Group:
             return self.do(session, [queued.item for queued in group])
 
         try:
+            with self._changed:
+                self._gather()
             outcomes = run(self.sessions, work)
         except BaseException as error:  # noqa: BLE001 - the unit failed: every item of it fails alike
             take()

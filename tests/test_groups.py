@@ -145,6 +145,21 @@ def test_a_group_waits_for_the_others_no_longer_than_its_gather_time(app):
     assert units == [[0], [1]]
 
 
+def test_a_failure_while_a_group_gathers_fails_its_items_and_frees_the_group(app):
+    units, counts = [], iter([3])
+    group = db.Group(app.extensions["benefits"].sessions, recording(units), under_way=lambda: next(counts),
+                     gather=60, busy=60)
+    assert group.submit(0) == 0
+    with ThreadPoolExecutor(2) as pool:
+        failed = pool.submit(group.submit, 1)  # gathers: counts 3 under way
+        while not (group._busy or failed.done()):
+            time.sleep(0.001)
+        second = pool.submit(group.submit, 2)  # joins; the count is asked again and fails
+        assert isinstance(failed.exception(timeout=30), StopIteration)
+        assert isinstance(second.exception(timeout=30), StopIteration)
+    assert units == [[0]] and not group._busy
+
+
 def test_a_request_is_under_way_from_its_start_to_its_end_whatever_its_answer(client, app_api):
     before, seen = context.UNDER_WAY.count(), []
     client.application.before_request(lambda: seen.append(context.UNDER_WAY.count()) and None)
