@@ -160,12 +160,17 @@ def test_a_failure_while_a_group_gathers_fails_its_items_and_frees_the_group(app
     assert units == [[0]] and not group._busy
 
 
-def test_a_request_is_under_way_from_its_start_to_its_end_whatever_its_answer(client, app_api):
-    before, seen = context.UNDER_WAY.count(), []
-    client.application.before_request(lambda: seen.append(context.UNDER_WAY.count()) and None)
-    assert client.get("/api/v1/customers/c1").status_code == 401  # refused by the key's check, before the hook
+def test_a_request_is_under_way_from_its_start_to_its_end_whatever_its_answer(client, app_api, monkeypatch):
+    before, seen, check_key = context.UNDER_WAY.count(), [], context.authenticate
+
+    def counted_then_checked():
+        seen.append(context.UNDER_WAY.count())
+        check_key()
+
+    monkeypatch.setattr(context, "authenticate", counted_then_checked)
+    assert client.get("/api/v1/customers/c1").status_code == 401  # refused by the key's check
     assert app_api.get("/api/v1/customers/nobody").status_code == 404
-    assert seen == [before + 1]
+    assert seen == [before + 1, before + 1]
     assert context.UNDER_WAY.count() == before
 
 
