@@ -505,7 +505,7 @@ class Group:
             return self.do(session, [queued.item for queued in group])
 
         try:
-            with self._changed:
+            with self._joined:
                 self._gather()
             outcomes = run(self.sessions, work)
         except BaseException as error:  # noqa: BLE001 - the unit failed: every item of it fails alike

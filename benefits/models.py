@@ -172,12 +172,11 @@ class UTCDateTime(TypeDecorator):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        bind = self.process_bind_param
+
         def process(value):
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime")
-            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            value = bind(value, dialect)
+            return None if value is None else value.isoformat(" ", "microseconds")
         return process
 
 
